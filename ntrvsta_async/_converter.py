@@ -1,0 +1,226 @@
+"""The package's one cattrs converter: camelCase JSON on the wire, snake_case attrs in Python.
+
+Models are frozen attrs classes with an ``extra`` field. Known wire keys (the camelCase
+form of each attribute name, plus any ``aliases`` in the field's metadata) are structured
+strictly; every other key is kept in ``extra`` so nothing the server sends is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, Final, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.errors import IterableValidationNote
+from cattrs.gen import make_dict_structure_fn
+from cattrs.v import format_exception, transform_error
+
+from .errors import ResponseValidationError
+
+__all__ = ["converter", "structure", "to_camel", "to_wire"]
+
+T = TypeVar("T")
+
+EXTRA: Final = "extra"
+_CAMEL_RE: Final = re.compile(r"_([a-z0-9])")
+
+converter: Final = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+
+
+def to_camel(name: str) -> str:
+    """``overall_score`` -> ``overallScore``."""
+    return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
+
+
+def _is_model(cls: Any) -> bool:
+    return attrs.has(cls) and any(f.name == EXTRA for f in attrs.fields(cls))
+
+
+# Strict primitives: JSON has distinct types, so "false" is never a bool and True never an int.
+def _structure_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {_json_type(value)}")
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"expected a boolean, got {_json_type(value)}")
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {_json_type(value)}")
+
+
+def _structure_float(value: Any, _: type) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"expected a number, got {_json_type(value)}")
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp into an aware datetime (naive ones are taken as UTC)."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO-8601 timestamp string, got {_json_type(value)}")
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        raise ValueError(f"expected an ISO-8601 timestamp, got {value[:40]!r}") from None
+
+
+def _structure_any(value: Any, _: type) -> Any:
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def _is_homogeneous_tuple(cls: Any) -> bool:
+    args = get_args(cls)
+    return get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _make_tuple_hook(cls: Any) -> Callable[[Any, type], tuple[Any, ...]]:
+    item_type = get_args(cls)[0]
+    item_hook = converter.get_structure_hook(item_type)
+
+    def structure_tuple(value: Any, _: type) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected an array, got {_json_type(value)}")
+        out: list[Any] = []
+        errors: list[Exception] = []
+        for index, item in enumerate(value):
+            try:
+                out.append(item_hook(item, item_type))
+            except Exception as exc:
+                note = IterableValidationNote(f"Structuring index {index}", index, item_type)
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                errors.append(exc)
+        if errors:
+            raise cattrs.IterableValidationError(f"While structuring {cls!r}", errors, cls)
+        return tuple(out)
+
+    return structure_tuple
+
+
+@cache
+def _wire_names(cls: type) -> dict[str, str]:
+    """Map each wire key (camelCase name and aliases) of a model to its attribute name."""
+    names: dict[str, str] = {}
+    for field in attrs.fields(cls):
+        if field.name == EXTRA:
+            continue
+        names[to_camel(field.name)] = field.name
+        for alias in field.metadata.get("aliases", ()):
+            names.setdefault(alias, field.name)
+    return names
+
+
+def _make_model_hook(cls: type) -> Callable[[Any, type], Any]:
+    wire_names = _wire_names(cls)
+    inner = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
+
+    def structure_model(value: Any, _: type) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {_json_type(value)}")
+        known: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, item in value.items():
+            name = wire_names.get(key)
+            if name is None or name in known:
+                extra[key] = item
+            elif item is not None:
+                known[name] = item
+        known[EXTRA] = extra
+        return inner(known, cls)
+
+    return structure_model
+
+
+converter.register_structure_hook(str, _structure_str)
+converter.register_structure_hook(bool, _structure_bool)
+converter.register_structure_hook(int, _structure_int)
+converter.register_structure_hook(float, _structure_float)
+converter.register_structure_hook(datetime, _structure_datetime)
+converter.register_structure_hook(Any, _structure_any)
+converter.register_structure_hook_factory(_is_homogeneous_tuple, _make_tuple_hook)
+converter.register_structure_hook_factory(_is_model, _make_model_hook)
+converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
+
+
+def _camel_path(path: str) -> str:
+    return re.sub(r"(?<=\.)[a-z0-9_]+", lambda m: to_camel(m.group(0)), path)
+
+
+def _describe(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, TypeError | ValueError) and str(exc):
+        return str(exc)
+    return format_exception(exc, type_)
+
+
+def structure(data: Any, cls: type[T], *, path: str = "$") -> T:
+    """Build ``cls`` from decoded JSON, raising only ``ResponseValidationError``."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            messages = [
+                _camel_path(m) for m in transform_error(exc, path=path, format_exception=_describe)
+            ]
+        else:
+            messages = [f"{_describe(exc, cls)} @ {path}"]
+        where = messages[0].rsplit(" @ ", 1)[-1] if messages else path
+        detail = "; ".join(messages[:5]) or f"invalid value @ {path}"
+        raise ResponseValidationError(
+            f"unexpected {cls.__name__} shape: {detail}", path=where, body=data
+        ) from None
+
+
+def to_wire(obj: Any) -> dict[str, Any]:
+    """A model as camelCase JSON: unset (None) fields left out, ``extra`` merged back in."""
+    out: dict[str, Any] = {}
+    for field in attrs.fields(type(obj)):
+        value = getattr(obj, field.name)
+        if field.name == EXTRA or value is None or field.metadata.get("local"):
+            continue
+        out[to_camel(field.name)] = _to_wire_value(value)
+    for key, value in getattr(obj, EXTRA).items():
+        out.setdefault(key, value)
+    return out
+
+
+def _to_wire_value(value: Any) -> Any:
+    if _is_model(type(value)):
+        return to_wire(value)
+    if isinstance(value, tuple | list):
+        return [_to_wire_value(item) for item in value]
+    return converter.unstructure(value)

@@ -1,0 +1,152 @@
+"""The SDK's exception hierarchy: every public call raises these and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "NotFoundError",
+    "NtrvstaError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ServerError",
+    "UnprocessableEntityError",
+    "WebhookVerificationError",
+]
+
+
+class NtrvstaError(Exception):
+    """Root of every exception the SDK raises."""
+
+
+class ConfigurationError(NtrvstaError):
+    """The client was set up wrongly (missing key, unsafe base URL, bad option, closed client)."""
+
+
+class APIConnectionError(NtrvstaError):
+    """The API could not be reached, or the connection broke before a response arrived."""
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
+
+
+class APITimeoutError(APIConnectionError):
+    """The request did not complete within the configured timeout."""
+
+
+class APIStatusError(NtrvstaError):
+    """The API answered with a non-success HTTP status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        body: Any = None,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.body = body
+        self.request_id = request_id
+        self.headers: dict[str, str] = dict(headers or {})
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        text = f"HTTP {self.status}: {self.message}"
+        if self.code:
+            text += f" (code {self.code})"
+        if self.request_id:
+            text += f" [request id {self.request_id}]"
+        if self.attempts > 1:
+            text += f" after {self.attempts} attempts"
+        return text
+
+
+class BadRequestError(APIStatusError):
+    """400: the server rejected the request as invalid."""
+
+
+class UnprocessableEntityError(BadRequestError):
+    """422: the request was well-formed but semantically invalid."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or was not accepted."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this (API gateways also answer 403 for unknown routes)."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the resource (for example another organization's template) was not found."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with existing state."""
+
+
+class RateLimitError(APIStatusError):
+    """429: throttled; ``retry_after`` holds the server's wait in seconds when it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the server or a gateway in front of it failed."""
+
+
+class ResponseValidationError(NtrvstaError):
+    """A response body was not JSON or did not have the expected shape; ``path`` names where."""
+
+    def __init__(self, message: str, *, path: str = "$", body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.body = body
+
+
+class WebhookVerificationError(NtrvstaError):
+    """A webhook delivery failed verification; ``reason`` says why in a stable word."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status (API.md OP-10)."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_CLASSES.get(status, APIStatusError)

@@ -1,0 +1,1 @@
+"""Pytest plugin for testing integrations against the embedded sandbox."""
