@@ -1,6 +1,7 @@
 """Asyncio-first SDK for the NTRVSTA External Integrations API."""
 
 from ._version import __version__
+from .client import NtrvstaClient
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -9,6 +10,7 @@ from .errors import (
     BadRequestError,
     ConfigurationError,
     ConflictError,
+    InvalidArgumentError,
     NotFoundError,
     NtrvstaError,
     PermissionDeniedError,
@@ -21,6 +23,7 @@ from .errors import (
 from .models import (
     AiAnalysis,
     Candidate,
+    CandidateLike,
     InterviewTiming,
     Invitation,
     Page,
@@ -31,6 +34,7 @@ from .models import (
     Template,
     TemplateRef,
 )
+from .transport import RetryPolicy
 
 __all__ = [
     "APIConnectionError",
@@ -40,11 +44,14 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Candidate",
+    "CandidateLike",
     "ConfigurationError",
     "ConflictError",
     "InterviewTiming",
+    "InvalidArgumentError",
     "Invitation",
     "NotFoundError",
+    "NtrvstaClient",
     "NtrvstaError",
     "Page",
     "PermissionDeniedError",
@@ -52,6 +59,7 @@ __all__ = [
     "ResponseValidationError",
     "ResultCompletedEvent",
     "ResultSummary",
+    "RetryPolicy",
     "ScoreCategory",
     "Scoring",
     "ServerError",

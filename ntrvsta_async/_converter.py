@@ -145,7 +145,9 @@ def _wire_names(cls: type) -> dict[str, str]:
 
 def _make_model_hook(cls: type) -> Callable[[Any, type], Any]:
     wire_names = _wire_names(cls)
-    inner = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
+    inner: Callable[[Mapping[str, Any], Any], Any] = make_dict_structure_fn(
+        cls, converter, _cattrs_detailed_validation=True
+    )
 
     def structure_model(value: Any, _: type) -> Any:
         if not isinstance(value, Mapping):

@@ -13,6 +13,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "InvalidArgumentError",
     "NotFoundError",
     "NtrvstaError",
     "PermissionDeniedError",
@@ -32,13 +33,27 @@ class ConfigurationError(NtrvstaError):
     """The client was set up wrongly (missing key, unsafe base URL, bad option, closed client)."""
 
 
-class APIConnectionError(NtrvstaError):
-    """The API could not be reached, or the connection broke before a response arrived."""
+class InvalidArgumentError(NtrvstaError, TypeError, ValueError):
+    """A call got an argument of the wrong type or value; nothing was sent."""
 
-    def __init__(self, message: str, *, attempts: int = 1) -> None:
+
+class APIConnectionError(NtrvstaError):
+    """The API could not be reached, or the connection broke before a response arrived.
+
+    ``request_sent`` is False when the failure happened before the request left the client,
+    so repeating it cannot create anything twice.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True, attempts: int = 1) -> None:
         super().__init__(message)
         self.message = message
+        self.request_sent = request_sent
         self.attempts = attempts
+
+    def __str__(self) -> str:
+        if self.attempts > 1:
+            return f"{self.message} (after {self.attempts} attempts)"
+        return self.message
 
 
 class APITimeoutError(APIConnectionError):

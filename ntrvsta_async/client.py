@@ -1,0 +1,178 @@
+"""``NtrvstaClient``: the entry point that owns the transport and exposes the resources."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+import attrs
+
+from .errors import ConfigurationError
+from .resources import Invitations, Results, Templates
+from .resources._params import check
+from .transport import SAFE_METHODS, RetryPolicy, Transport
+from .transport.config import resolve_api_key, resolve_base_url, resolve_timeout
+
+__all__ = ["NtrvstaClient"]
+
+
+class NtrvstaClient:
+    """An async client for the NTRVSTA partner API; use it as ``async with NtrvstaClient():``.
+
+    The key comes from ``api_key`` or ``NTRVSTA_API_KEY``; the base URL from ``base_url``,
+    ``NTRVSTA_BASE_URL``, or production. Close it (or leave the ``async with``) when done.
+    """
+
+    templates: Templates
+    """Create-or-reuse interview templates."""
+    invitations: Invitations
+    """Create-or-reuse candidate invitations."""
+    results: Results
+    """Page through completed interview results."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        auth_scheme: str = "api-key",
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        max_connections: int | None = None,
+        session: aiohttp.ClientSession | None = None,
+        user_agent: str | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError("session must be an aiohttp.ClientSession")
+        if user_agent is not None and not isinstance(user_agent, str):
+            raise ConfigurationError("user_agent must be a string")
+        transport = Transport.create(
+            api_key=resolve_api_key(api_key),
+            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
+            auth_scheme=auth_scheme,
+            timeout=resolve_timeout(timeout),
+            retry_policy=_policy(retry_policy, max_retries),
+            user_agent=user_agent,
+            session=session,
+            max_connections=max_connections,
+        )
+        self._bind(transport)
+
+    def _bind(self, transport: Transport) -> None:
+        self._transport = transport
+        self.templates = Templates(transport)
+        self.invitations = Invitations(transport)
+        self.results = Results(transport)
+
+    @property
+    def base_url(self) -> str:
+        """The base URL requests go to (``/v1/...`` is appended)."""
+        return str(self._transport.base_url)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force for this client."""
+        return self._transport.retry_policy
+
+    @property
+    def timeout(self) -> aiohttp.ClientTimeout:
+        """The per-request timeout in force for this client."""
+        return self._transport.timeout
+
+    def with_options(
+        self,
+        *,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> NtrvstaClient:
+        """A client on the same connection pool with other timeout or retry settings.
+
+        Only the original client closes the pool; the derived one needs no closing.
+        """
+        derived = object.__new__(NtrvstaClient)
+        policy = _policy(retry_policy or self._transport.retry_policy, max_retries)
+        derived._bind(
+            self._transport.derive(
+                timeout=resolve_timeout(timeout) if timeout is not None else None,
+                retry_policy=policy,
+            )
+        )
+        return derived
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Call a route the SDK does not model (``path`` like ``/v1/templates``); returns JSON.
+
+        Same auth, retries and error mapping as the typed calls; only idempotent methods are
+        retried after the request may have reached the server.
+        """
+        check("method", method, str, optional=False)
+        check("params", params, Mapping)
+        response = await self._transport.request(
+            method.upper(),
+            path,
+            json=json,
+            params=dict(params) if params is not None else None,
+            safe=method.upper() in SAFE_METHODS,
+        )
+        return response.data
+
+    async def close(self) -> None:
+        """Release the connection pool; a caller-owned ``session`` is left open."""
+        await self._transport.close()
+
+    aclose = close
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._transport.closed
+
+    async def __aenter__(self) -> Self:
+        if self.closed:
+            raise ConfigurationError("the client is closed; create a new NtrvstaClient")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"NtrvstaClient(base_url={self.base_url!r}, api_key={self._transport.key_hint!r})"
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.owns_open_session and not transport.closed:
+            _warn(
+                "unclosed NtrvstaClient; use 'async with' or 'await client.close()'",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+
+
+def _policy(policy: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
+    if policy is not None and not isinstance(policy, RetryPolicy):
+        raise ConfigurationError("retry_policy must be a RetryPolicy")
+    policy = policy or RetryPolicy()
+    if max_retries is None:
+        return policy
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ConfigurationError("max_retries must be a non-negative integer")
+    return attrs.evolve(policy, max_retries=max_retries)

@@ -1,0 +1,160 @@
+"""``client.results``: page through completed interview results (OP-8)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from .. import assumptions
+from .._converter import structure
+from ..errors import InvalidArgumentError, ResponseValidationError
+from ..models import Page, ResultSummary
+from ..transport import Transport
+from ._params import check, format_time
+
+__all__ = ["Results", "parse_page"]
+
+logger = logging.getLogger("ntrvsta_async")
+
+
+def parse_page(data: Any) -> Page[ResultSummary]:
+    """Read a results page whatever its array and cursor keys (OP-8); a bare array is one page."""
+    if isinstance(data, list):
+        return Page(items=structure(data, tuple[ResultSummary, ...]), next_cursor=None)
+    if not isinstance(data, Mapping):
+        raise ResponseValidationError(
+            "a results page must be a JSON object or array", path="$", body=data
+        )
+    items_key = next(
+        (key for key in assumptions.PAGE_ITEMS_KEYS if isinstance(data.get(key), list)), None
+    )
+    if items_key is None:
+        raise ResponseValidationError(
+            f"a results page has no array under any of {list(assumptions.PAGE_ITEMS_KEYS)}",
+            path=f"$.{assumptions.PAGE_ITEMS_KEYS[0]}",
+            body=data,
+        )
+    items = structure(data[items_key], tuple[ResultSummary, ...], path=f"$.{items_key}")
+    cursor: Any = None
+    for key in assumptions.PAGE_CURSOR_KEYS:
+        if data.get(key) is not None:
+            cursor = data[key]
+            if isinstance(cursor, bool) or not isinstance(cursor, str | int):
+                raise ResponseValidationError(
+                    f"page cursor must be a string, got {type(cursor).__name__}",
+                    path=f"$.{key}",
+                    body=data,
+                )
+            break
+    return Page(items=items, next_cursor=str(cursor) if cursor not in (None, "") else None)
+
+
+def _query(
+    *,
+    cursor: str | None,
+    template_id: str | None,
+    external_posting_id: str | None,
+    completed_after: datetime | str | None,
+    limit: int | None,
+    extra_params: Mapping[str, Any],
+) -> dict[str, str]:
+    check("cursor", cursor, str)
+    check("template_id", template_id, str)
+    check("external_posting_id", external_posting_id, str)
+    check("limit", limit, int)
+    if limit is not None and limit < 1:
+        raise InvalidArgumentError("limit must be at least 1")
+    params: dict[str, str] = {}
+    for key, value in extra_params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            params[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            params[key] = str(value)
+        else:
+            raise InvalidArgumentError(
+                f"query parameter {key} must be a string or number, not {type(value).__name__}"
+            )
+    named = {
+        assumptions.PARAM_LIMIT: str(limit) if limit is not None else None,
+        assumptions.PARAM_CURSOR: cursor,
+        assumptions.PARAM_TEMPLATE_ID: template_id,
+        assumptions.PARAM_EXTERNAL_POSTING_ID: external_posting_id,
+        assumptions.PARAM_COMPLETED_AFTER: (
+            format_time("completed_after", completed_after) if completed_after is not None else None
+        ),
+    }
+    params.update({key: value for key, value in named.items() if value is not None})
+    return params
+
+
+class Results:
+    """Completed-result operations; reach them as ``client.results``."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    async def list_page(
+        self,
+        *,
+        cursor: str | None = None,
+        template_id: str | None = None,
+        external_posting_id: str | None = None,
+        completed_after: datetime | str | None = None,
+        limit: int | None = None,
+        **extra_params: Any,
+    ) -> Page[ResultSummary]:
+        """Fetch one page; pass its ``next_cursor`` back as ``cursor`` for the next one.
+
+        ``extra_params`` are sent verbatim, for filters the SDK does not name yet.
+        """
+        params = _query(
+            cursor=cursor,
+            template_id=template_id,
+            external_posting_id=external_posting_id,
+            completed_after=completed_after,
+            limit=limit,
+            extra_params=extra_params,
+        )
+        response = await self._transport.request(
+            "GET", assumptions.RESULTS_PATH, params=params, safe=True
+        )
+        return parse_page(response.data)
+
+    async def list(
+        self,
+        *,
+        template_id: str | None = None,
+        external_posting_id: str | None = None,
+        completed_after: datetime | str | None = None,
+        limit: int | None = None,
+        **extra_params: Any,
+    ) -> AsyncIterator[ResultSummary]:
+        """Every completed result matching the filters, reading page after page.
+
+        No order is promised (OP-8). A cursor the server repeats ends the listing instead
+        of looping forever.
+        """
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page = await self.list_page(
+                cursor=cursor,
+                template_id=template_id,
+                external_posting_id=external_posting_id,
+                completed_after=completed_after,
+                limit=limit,
+                **extra_params,
+            )
+            for item in page.items:
+                yield item
+            cursor = page.next_cursor
+            if cursor is None or not page.items:
+                return
+            if cursor in seen:
+                logger.warning("results listing stopped: the server repeated a page cursor")
+                return
+            seen.add(cursor)

@@ -1,0 +1,261 @@
+"""The HTTP transport: one aiohttp session, auth, base URL joining, retries and error mapping."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import platform
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import attrs
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from yarl import URL
+
+from .._version import __version__
+from ..errors import APIConnectionError, APIStatusError, ConfigurationError, NtrvstaError
+from .auth import auth_headers, redact
+from .responses import Response, connection_error, decode_json, status_error
+from .retries import RetryPolicy
+
+__all__ = ["SAFE_METHODS", "Transport"]
+
+logger = logging.getLogger("ntrvsta_async")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+"""Methods a repeat cannot turn into a second side effect."""
+
+_DEFAULT_MAX_CONNECTIONS = 100
+
+
+@attrs.define
+class _Pool:
+    """The aiohttp session shared by a client and the clients derived from it."""
+
+    session: aiohttp.ClientSession | None
+    owned: bool
+    max_connections: int
+    closed: bool = False
+
+    def get(self) -> aiohttp.ClientSession:
+        if self.closed or (self.session is not None and self.session.closed):
+            raise ConfigurationError("the client is closed; create a new NtrvstaClient")
+        if self.session is None:
+            connector = aiohttp.TCPConnector(limit=self.max_connections)
+            self.session = aiohttp.ClientSession(connector=connector)
+        return self.session
+
+    async def close(self) -> None:
+        self.closed = True
+        if self.owned and self.session is not None and not self.session.closed:
+            await self.session.close()
+
+
+class Transport:
+    """Sends one logical request, with the retry policy, and returns decoded JSON or raises."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: URL,
+        auth_scheme: str,
+        timeout: aiohttp.ClientTimeout,
+        retry_policy: RetryPolicy,
+        user_agent: str | None,
+        pool: _Pool,
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = base_url
+        self.timeout = timeout
+        self.retry_policy = retry_policy
+        self._pool = pool
+        agent = (
+            f"ntrvsta-async/{__version__} python/{platform.python_version()} "
+            f"aiohttp/{aiohttp.__version__}"
+        )
+        self._headers = {
+            "Accept": "application/json",
+            "User-Agent": f"{agent} {user_agent}" if user_agent else agent,
+            **auth_headers(api_key, auth_scheme),
+        }
+        self._auth_scheme = auth_scheme
+        self._user_agent = user_agent
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        api_key: str,
+        base_url: URL,
+        auth_scheme: str,
+        timeout: aiohttp.ClientTimeout,
+        retry_policy: RetryPolicy,
+        user_agent: str | None,
+        session: aiohttp.ClientSession | None,
+        max_connections: int | None,
+    ) -> Transport:
+        """A transport with its own pool, or one on a caller-owned session (never closed)."""
+        if max_connections is not None and (
+            isinstance(max_connections, bool)
+            or not isinstance(max_connections, int)
+            or max_connections < 1
+        ):
+            raise ConfigurationError("max_connections must be a positive integer")
+        pool = _Pool(
+            session=session,
+            owned=session is None,
+            max_connections=max_connections or _DEFAULT_MAX_CONNECTIONS,
+        )
+        return cls(
+            api_key=api_key,
+            base_url=base_url,
+            auth_scheme=auth_scheme,
+            timeout=timeout,
+            retry_policy=retry_policy,
+            user_agent=user_agent,
+            pool=pool,
+        )
+
+    def derive(
+        self, *, timeout: aiohttp.ClientTimeout | None, retry_policy: RetryPolicy | None
+    ) -> Transport:
+        """A transport on the same pool with other timeout or retry settings."""
+        return Transport(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            auth_scheme=self._auth_scheme,
+            timeout=timeout or self.timeout,
+            retry_policy=retry_policy or self.retry_policy,
+            user_agent=self._user_agent,
+            pool=self._pool,
+        )
+
+    @property
+    def key_hint(self) -> str:
+        """The key as it may be shown."""
+        return redact(self._api_key)
+
+    @property
+    def owns_open_session(self) -> bool:
+        """True while this transport owns a session that still needs closing."""
+        session = self._pool.session
+        return self._pool.owned and session is not None and not session.closed
+
+    @property
+    def closed(self) -> bool:
+        """True once the pool was closed."""
+        return self._pool.closed
+
+    async def close(self) -> None:
+        """Close the pool's session, unless the caller owns it."""
+        await self._pool.close()
+
+    def url(self, path: str) -> URL:
+        """The absolute URL of an API path, keeping any stage path of the base URL."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigurationError(f"path must start with '/', got {path!r}")
+        return URL(str(self.base_url) + path, encoded=False)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        safe: bool,
+    ) -> Response:
+        """Send ``method path`` with retries; ``safe`` says whether a repeat is harmless."""
+        url = self.url(path)
+        body = None
+        headers = self._headers
+        if json is not None:
+            body = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
+            headers = {**headers, "Content-Type": "application/json; charset=utf-8"}
+        policy = self.retry_policy
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.max_retries + 1),
+            wait=policy.wait,
+            retry=retry_if_exception(lambda exc: policy.should_retry(exc, safe=safe)),
+            sleep=policy.sleep,
+            before_sleep=lambda state: _log_retry(state, method, path, policy.max_retries + 1),
+            reraise=True,
+        )
+        attempt_number = 0
+        try:
+            async for attempt in retrying:
+                attempt_number = attempt.retry_state.attempt_number
+                with attempt:
+                    return await self._send_once(method, url, path, headers, body, params)
+        except NtrvstaError as exc:
+            if isinstance(exc, APIStatusError | APIConnectionError):
+                exc.attempts = attempt_number
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_once(
+        self,
+        method: str,
+        url: URL,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+    ) -> Response:
+        session = self._pool.get()
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                method,
+                url,
+                data=body,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                reason = resp.reason
+                resp_headers = resp.headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
+            raise connection_error(exc, method, path) from None
+        except RuntimeError as exc:
+            if session.closed:
+                raise ConfigurationError(
+                    "the client is closed; create a new NtrvstaClient"
+                ) from None
+            raise connection_error(exc, method, path) from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
+        if 200 <= status < 300:
+            return Response(
+                status=status, headers=resp_headers, data=decode_json(raw, status=status)
+            )
+        if 300 <= status < 400:
+            raise status_error(
+                status,
+                f"unexpected redirect to {resp_headers.get('Location', '?')} (not followed)",
+                resp_headers,
+                b"",
+                scrub=self._api_key,
+            )
+        raise status_error(status, reason, resp_headers, raw, scrub=self._api_key)
+
+
+def _log_retry(state: RetryCallState, method: str, path: str, attempts: int) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.warning(
+        "retrying %s %s in %.2f s after %s (attempt %d of %d)",
+        method,
+        path,
+        wait,
+        f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__,
+        state.attempt_number + 1,
+        attempts,
+    )
