@@ -139,6 +139,9 @@ class ResponseValidationError(NtrvstaError):
         self.path = path
         self.body = body
 
+    def __str__(self) -> str:
+        return self.message if f"@ {self.path}" in self.message else f"{self.message} @ {self.path}"
+
 
 class WebhookVerificationError(NtrvstaError):
     """A webhook delivery failed verification; ``reason`` says why in a stable word."""

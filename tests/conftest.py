@@ -5,8 +5,8 @@ from __future__ import annotations
 import types
 from typing import Any
 
-import aioresponses.core
 from aiohttp import ClientResponse
+from aioresponses import core as aioresponses_core
 from yarl import URL
 
 
@@ -19,4 +19,44 @@ class _CompatClientResponse(ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
-aioresponses.core.ClientResponse = _CompatClientResponse  # type: ignore[misc]
+aioresponses_core.ClientResponse = _CompatClientResponse  # type: ignore[attr-defined]
+
+
+# Imports below the shim so that aioresponses is patched before any test imports it.
+from collections.abc import AsyncIterator, Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+from aioresponses import aioresponses  # noqa: E402
+
+from ntrvsta_async import NtrvstaClient, RetryPolicy  # noqa: E402
+
+BASE = "https://api.ntrvsta.test/dev"
+API_KEY = "ntr_live_abcdef0123456789SECRET"
+
+
+class RecordingSleep:
+    """A fake ``sleep`` for retry policies: records each wait instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+def mock() -> Iterator[aioresponses]:
+    with aioresponses() as m:
+        yield m
+
+
+@pytest.fixture
+async def client(sleeps: RecordingSleep) -> AsyncIterator[NtrvstaClient]:
+    policy = RetryPolicy(sleep=sleeps, random=lambda: 0.5)
+    async with NtrvstaClient(api_key=API_KEY, base_url=BASE, retry_policy=policy) as c:
+        yield c
