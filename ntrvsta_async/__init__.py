@@ -18,6 +18,7 @@ from .errors import (
     ResponseValidationError,
     ServerError,
     UnprocessableEntityError,
+    WaitTimeoutError,
     WebhookVerificationError,
 )
 from .models import (
@@ -66,6 +67,7 @@ __all__ = [
     "Template",
     "TemplateRef",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "WebhookVerificationError",
     "__version__",
 ]

@@ -21,6 +21,7 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "WebhookVerificationError",
 ]
 
@@ -128,6 +129,10 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """5xx: the server or a gateway in front of it failed."""
+
+
+class WaitTimeoutError(NtrvstaError, TimeoutError):
+    """A wait (such as ``client.results.wait_for``) reached its deadline first."""
 
 
 class ResponseValidationError(NtrvstaError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
@@ -9,7 +10,7 @@ from typing import Any
 
 from .. import assumptions
 from .._converter import structure
-from ..errors import InvalidArgumentError, ResponseValidationError
+from ..errors import InvalidArgumentError, ResponseValidationError, WaitTimeoutError
 from ..models import Page, ResultSummary
 from ..transport import Transport
 from ._params import check, format_time
@@ -158,3 +159,40 @@ class Results:
                 logger.warning("results listing stopped: the server repeated a page cursor")
                 return
             seen.add(cursor)
+
+    async def wait_for(
+        self,
+        key: str,
+        *,
+        timeout: float = 300.0,  # noqa: ASYNC109 - a deadline for many requests, by design
+        template_id: str | None = None,
+        completed_after: datetime | str | None = None,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 30.0,
+    ) -> ResultSummary:
+        """Poll until a result for ``key`` (a result id, result URL or invitation id) appears.
+
+        Waits grow from ``poll_interval`` to ``max_poll_interval``; past ``timeout`` seconds
+        ``WaitTimeoutError`` is raised. Meant for scripts: services should use webhooks and
+        the ``ResultPoller``.
+        """
+        check("key", key, str, optional=False)
+        if timeout <= 0 or poll_interval <= 0 or max_poll_interval < poll_interval:
+            raise InvalidArgumentError(
+                "timeout and poll_interval must be positive, max_poll_interval >= poll_interval"
+            )
+        delay = poll_interval
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    async for item in self.list(
+                        template_id=template_id, completed_after=completed_after
+                    ):
+                        if key in (item.result_id, item.result_url, item.invitation_id):
+                            return item
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, max_poll_interval)
+        except TimeoutError:
+            raise WaitTimeoutError(
+                f"no completed result for {key!r} within {timeout:g} s"
+            ) from None

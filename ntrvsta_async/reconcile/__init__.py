@@ -1,0 +1,23 @@
+"""Reconciliation: the inbox shared by the webhook receiver and the results poller."""
+
+from __future__ import annotations
+
+from ntrvsta_async.reconcile.inbox import Claim, ClaimState, Inbox, MemoryInbox
+from ntrvsta_async.reconcile.lease import Lease
+from ntrvsta_async.reconcile.poller import Partition, ResultHandler, ResultPoller, poller_context
+from ntrvsta_async.reconcile.report import ReconcileReport
+from ntrvsta_async.reconcile.sqlite_inbox import SQLiteInbox
+
+__all__ = [
+    "Claim",
+    "ClaimState",
+    "Inbox",
+    "Lease",
+    "MemoryInbox",
+    "Partition",
+    "ReconcileReport",
+    "ResultHandler",
+    "ResultPoller",
+    "SQLiteInbox",
+    "poller_context",
+]

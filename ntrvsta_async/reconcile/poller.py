@@ -1,0 +1,509 @@
+"""``ResultPoller``: pages the results endpoint to recover every result a webhook missed.
+
+Each result key is claimed in the inbox before its handler runs and marked done after it
+returns, so the webhook receiver and the poller handle a result once in effect. Progress
+is a checkpoint per partition that only moves past results whose handlers finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import attrs
+
+from ..errors import AuthenticationError, BadRequestError, ConfigurationError, NtrvstaError
+from ..models import Page, ResultSummary
+from .checkpoint import Checkpoint
+from .inbox import ClaimState, Inbox
+from .lease import Lease
+from .report import ReconcileReport
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ..client import NtrvstaClient
+
+__all__ = ["Partition", "ResultHandler", "ResultPoller", "poller_context"]
+
+logger = logging.getLogger("ntrvsta_async.reconcile")
+
+ResultHandler = Callable[[ResultSummary], Awaitable[object]]
+"""What the poller calls for each new result; an exception leaves it for the next run."""
+
+ReportCallback = Callable[[ReconcileReport], object]
+
+
+@attrs.frozen
+class Partition:
+    """A slice of results polled on its own: one template, one posting, or (neither) all."""
+
+    template_id: str | None = None
+    external_posting_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        """A stable name, used for the partition's checkpoint."""
+        if self.template_id is not None:
+            return f"template:{self.template_id}"
+        if self.external_posting_id is not None:
+            return f"posting:{self.external_posting_id}"
+        return "all"
+
+
+@attrs.define
+class _Tally:
+    pages: int = 0
+    seen: int = 0
+    new: int = 0
+    handled: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    in_progress: int = 0
+    newest_seen: datetime | None = None
+    full_sweep: bool = False
+    auth_failed: bool = False
+    errors: list[str] = attrs.Factory(list)
+
+
+@attrs.define
+class _Pass:
+    """Bookkeeping of one pass over a partition."""
+
+    bound: datetime | None
+    sweep: bool
+    newest_finished: datetime | None = None
+    oldest_unfinished: datetime | None = None
+    unfinished_undated: bool = False
+    cursor_frozen: bool = False
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+class ResultPoller:
+    """Reconciles completed results into ``handler``, once in effect, resumable after a crash.
+
+    ``run_once()`` makes one pass; ``start()`` / ``stop()`` or ``async with`` run passes in
+    the background every ``interval`` seconds (with jitter). Handlers run at most
+    ``concurrency`` at a time across all ``partitions`` (template ids, or ``Partition``
+    objects for posting ids; None polls everything as one partition).
+    """
+
+    def __init__(
+        self,
+        client: NtrvstaClient,
+        handler: ResultHandler,
+        *,
+        inbox: Inbox,
+        interval: float = 60.0,
+        concurrency: int = 8,
+        partitions: Sequence[str | Partition] | None = None,
+        lookback: timedelta = timedelta(minutes=10),
+        start_from: datetime | None = None,
+        lease: Lease | None = None,
+        full_sweep_every: timedelta | None = timedelta(hours=24),
+        jitter: float = 0.1,
+        claim_ttl: float = 300.0,
+        page_size: int | None = None,
+        on_report: ReportCallback | None = None,
+        name: str = "default",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not callable(handler):
+            raise ConfigurationError("handler must be an async callable taking a ResultSummary")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError("concurrency must be a positive integer")
+        if interval <= 0 or claim_ttl <= 0 or not 0 <= jitter < 1:
+            raise ConfigurationError("interval and claim_ttl must be positive, jitter in [0, 1)")
+        if lookback < timedelta(0):
+            raise ConfigurationError("lookback must not be negative")
+        if start_from is not None and start_from.tzinfo is None:
+            raise ConfigurationError("start_from must be timezone-aware")
+        self._client = client
+        self._handler = handler
+        self._inbox = inbox
+        self.interval = interval
+        self.concurrency = concurrency
+        self.partitions: tuple[Partition, ...] = tuple(
+            p if isinstance(p, Partition) else Partition(template_id=p)
+            for p in (partitions or [Partition()])
+        )
+        if len({p.name for p in self.partitions}) != len(self.partitions):
+            raise ConfigurationError("partitions must be distinct")
+        self.lookback = lookback
+        self.start_from = start_from
+        self._lease = lease
+        self.full_sweep_every = full_sweep_every
+        self.jitter = jitter
+        self.claim_ttl = claim_ttl
+        self.page_size = page_size
+        self._on_report = on_report
+        self.name = name
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._limit = asyncio.Semaphore(concurrency)
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._run_lock = asyncio.Lock()
+        self.last_report: ReconcileReport | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "idle"
+        return f"ResultPoller(name={self.name!r}, partitions={len(self.partitions)}, {state})"
+
+    # -- one pass ------------------------------------------------------------------------
+
+    async def run_once(self) -> ReconcileReport:
+        """Poll every partition once and hand each new result to the handler."""
+        async with self._run_lock:
+            started = time.monotonic()
+            fence: int | None = None
+            if self._lease is not None:
+                try:
+                    leader = await self._lease.acquire()
+                except Exception as exc:
+                    logger.error("reconcile %s: lease unavailable: %s", self.name, exc)
+                    return self._finish(
+                        ReconcileReport(leader=False, error=f"lease: {exc}"), started
+                    )
+                if not leader:
+                    return self._finish(ReconcileReport(leader=False), started)
+                fence = self._lease.epoch
+            tally = _Tally()
+            await asyncio.gather(*(self._poll(p, tally, fence) for p in self.partitions))
+            now = self._clock()
+            report = ReconcileReport(
+                pages=tally.pages,
+                seen=tally.seen,
+                new=tally.new,
+                handled=tally.handled,
+                failed=tally.failed,
+                skipped_duplicates=tally.duplicates,
+                in_progress=tally.in_progress,
+                partitions=len(self.partitions),
+                full_sweep=tally.full_sweep,
+                lag=(now - tally.newest_seen) if tally.newest_seen else None,
+                error="; ".join(tally.errors) or None,
+                auth_failed=tally.auth_failed,
+            )
+            return self._finish(report, started)
+
+    def _finish(self, report: ReconcileReport, started: float) -> ReconcileReport:
+        report = attrs.evolve(report, duration=timedelta(seconds=time.monotonic() - started))
+        self.last_report = report
+        logger.info(
+            "reconcile %s: leader=%s pages=%d seen=%d new=%d handled=%d failed=%d "
+            "duplicates=%d in_progress=%d lag=%s duration=%.2fs%s",
+            self.name,
+            report.leader,
+            report.pages,
+            report.seen,
+            report.new,
+            report.handled,
+            report.failed,
+            report.skipped_duplicates,
+            report.in_progress,
+            f"{report.lag.total_seconds():.1f}s" if report.lag is not None else "-",
+            report.duration.total_seconds(),
+            f" error={report.error}" if report.error else "",
+            extra={"ntrvsta_report": attrs.asdict(report)},
+        )
+        return report
+
+    def _checkpoint_name(self, partition: Partition) -> str:
+        return f"poller:{self.name}:{partition.name}"
+
+    async def _poll(self, partition: Partition, tally: _Tally, fence: int | None) -> None:
+        name = self._checkpoint_name(partition)
+        try:
+            saved = Checkpoint.loads(await self._inbox.get_checkpoint(name))
+        except Exception as exc:
+            tally.errors.append(f"{partition.name}: inbox: {exc}")
+            return
+        try:
+            await self._pass(partition, saved, tally, fence)
+        except AuthenticationError as exc:
+            tally.errors.append(f"{partition.name}: {exc}")
+            tally.auth_failed = True
+        except NtrvstaError as exc:
+            tally.errors.append(f"{partition.name}: {exc}")
+        except Exception as exc:
+            logger.exception("reconcile %s: partition %s failed", self.name, partition.name)
+            tally.errors.append(f"{partition.name}: {type(exc).__name__}: {exc}")
+
+    def _sweep_due(self, saved: Checkpoint, now: datetime) -> bool:
+        if saved.after is None:
+            return True
+        if self.full_sweep_every is None:
+            return False
+        if saved.last_sweep is None:
+            return True
+        spread = 1 + self.jitter * (2 * random.random() - 1)  # noqa: S311 - not security
+        return now - saved.last_sweep >= self.full_sweep_every * spread
+
+    async def _pass(
+        self, partition: Partition, saved: Checkpoint, tally: _Tally, fence: int | None
+    ) -> None:
+        now = self._clock()
+        cursor: str | None = None
+        if saved.cursor is not None:
+            state = _Pass(bound=saved.pass_after, sweep=saved.pass_sweep)
+            state.newest_finished = saved.pass_newest
+            cursor = saved.cursor
+        else:
+            sweep = self._sweep_due(saved, now)
+            bound = self.start_from if sweep or saved.after is None else saved.after - self.lookback
+            state = _Pass(bound=bound, sweep=sweep)
+        tally.full_sweep = tally.full_sweep or state.sweep
+
+        try:
+            page = await self._fetch(partition, state.bound, cursor)
+        except BadRequestError as exc:
+            if cursor is None:
+                raise
+            logger.warning(
+                "reconcile %s: saved cursor of %s rejected (%s); re-listing by time",
+                self.name,
+                partition.name,
+                exc.message,
+            )
+            bound = self.start_from if saved.after is None else saved.after - self.lookback
+            state = _Pass(bound=bound, sweep=saved.after is None)
+            page = await self._fetch(partition, state.bound, None)
+
+        seen_cursors: set[str] = set()
+        while True:
+            tally.pages += 1
+            more = page.next_cursor is not None and bool(page.items)
+            if more and page.next_cursor in seen_cursors:
+                logger.warning("reconcile %s: the server repeated a page cursor", self.name)
+                more = False
+            next_page: asyncio.Task[Page[ResultSummary]] | None = None
+            if more and page.next_cursor is not None and not self._stopping.is_set():
+                seen_cursors.add(page.next_cursor)
+                next_page = asyncio.ensure_future(
+                    self._fetch(partition, state.bound, page.next_cursor)
+                )
+            try:
+                if not await self._handle_page(page.items, state, tally):
+                    state.cursor_frozen = True
+                if more and not state.cursor_frozen:
+                    await self._save(
+                        partition,
+                        attrs.evolve(
+                            saved,
+                            cursor=page.next_cursor,
+                            pass_after=state.bound,
+                            pass_newest=state.newest_finished,
+                            pass_sweep=state.sweep,
+                        ),
+                        fence,
+                    )
+            except BaseException:
+                if next_page is not None:
+                    next_page.cancel()
+                raise
+            if not more:
+                break
+            if next_page is None or self._stopping.is_set():
+                if next_page is not None:
+                    next_page.cancel()
+                return  # stopping: the saved cursor resumes this pass on the next run
+            page = await next_page
+
+        if state.unfinished_undated:
+            after = None
+        else:
+            after = _later(saved.after, state.newest_finished)
+            after = _earlier(after, state.oldest_unfinished)
+        await self._save(
+            partition,
+            Checkpoint(after=after, last_sweep=now if state.sweep else saved.last_sweep),
+            fence,
+        )
+
+    async def _fetch(
+        self, partition: Partition, bound: datetime | None, cursor: str | None
+    ) -> Page[ResultSummary]:
+        return await self._client.results.list_page(
+            cursor=cursor,
+            template_id=partition.template_id,
+            external_posting_id=partition.external_posting_id,
+            completed_after=bound,
+            limit=self.page_size,
+        )
+
+    async def _save(self, partition: Partition, checkpoint: Checkpoint, fence: int | None) -> None:
+        stored = await self._inbox.set_checkpoint(
+            self._checkpoint_name(partition), checkpoint.dumps(), fence=fence
+        )
+        if not stored:
+            raise _LeaseLost(f"{partition.name}: checkpoint refused: the lease moved on")
+
+    async def _handle_page(
+        self, items: Sequence[ResultSummary], state: _Pass, tally: _Tally
+    ) -> bool:
+        """Handle a page's results concurrently; True when every one of them is finished."""
+        tally.seen += len(items)
+        for item in items:
+            tally.newest_seen = _later(tally.newest_seen, item.completed_at)
+        outcomes = await asyncio.gather(*(self._handle(item, tally) for item in items))
+        for item, finished in zip(items, outcomes, strict=True):
+            if finished:
+                state.newest_finished = _later(state.newest_finished, item.completed_at)
+            elif item.completed_at is None:
+                state.unfinished_undated = True
+            else:
+                state.oldest_unfinished = _earlier(state.oldest_unfinished, item.completed_at)
+        return all(outcomes)
+
+    async def _handle(self, item: ResultSummary, tally: _Tally) -> bool:
+        """Claim, handle and complete one result; True when it is done (now or before)."""
+        key = item.key
+        async with self._limit:
+            try:
+                claim = await self._inbox.claim(key, ttl=self.claim_ttl)
+            except Exception as exc:
+                tally.failed += 1
+                tally.errors.append(f"inbox: {exc}")
+                return False
+            if claim.state is ClaimState.DONE:
+                tally.duplicates += 1
+                return True
+            if claim.state is ClaimState.IN_PROGRESS or claim.token is None:
+                tally.in_progress += 1
+                return False
+            tally.new += 1
+            token = claim.token
+            try:
+                await self._handler(item)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._release(key, token))
+                raise
+            except Exception:
+                tally.failed += 1
+                logger.exception("reconcile %s: handler failed for result %s", self.name, key)
+                await self._release(key, token)
+                return False
+            try:
+                await self._inbox.complete(key, token)
+            except Exception as exc:
+                tally.failed += 1
+                tally.errors.append(f"inbox: {exc}")
+                return False
+            tally.handled += 1
+            return True
+
+    async def _release(self, key: str, token: str) -> None:
+        try:
+            await self._inbox.release(key, token)
+        except Exception as exc:
+            logger.warning("reconcile %s: could not release %s: %s", self.name, key, exc)
+
+    # -- background ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while the background loop runs."""
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Run passes in the background every ``interval`` seconds until ``stop()``."""
+        if self.running:
+            return
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._loop(), name=f"ntrvsta-poller-{self.name}")
+
+    async def stop(self, drain_timeout: float = 30.0) -> None:
+        """Stop the background loop, letting in-flight handlers finish within ``drain_timeout``
+        seconds; past that they are cancelled (their results are retried on a later run)."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), drain_timeout)
+            except TimeoutError:
+                logger.warning(
+                    "reconcile %s: handlers still running after %.0fs; cancelling",
+                    self.name,
+                    drain_timeout,
+                )
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self._lease is not None:
+            try:
+                await self._lease.release()
+            except Exception as exc:
+                logger.warning("reconcile %s: could not release the lease: %s", self.name, exc)
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                report = await self.run_once()
+            except Exception:
+                logger.exception("reconcile %s: run failed", self.name)
+            else:
+                await self._emit(report)
+                if report.auth_failed:
+                    logger.error(
+                        "reconcile %s: stopping: the API rejected the key; fix it and restart",
+                        self.name,
+                    )
+                    return
+            delay = self.interval * (1 + self.jitter * (2 * random.random() - 1))  # noqa: S311
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _emit(self, report: ReconcileReport) -> None:
+        if self._on_report is None:
+            return
+        try:
+            result = self._on_report(report)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("reconcile %s: on_report callback failed", self.name)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class _LeaseLost(NtrvstaError):
+    """A checkpoint write was fenced off: another replica holds the lease now."""
+
+
+def poller_context(poller: ResultPoller) -> Callable[[web.Application], AsyncIterator[None]]:
+    """An aiohttp ``cleanup_ctx`` entry that runs ``poller`` for the life of the app.
+
+    ``app.cleanup_ctx.append(poller_context(poller))`` starts it with the app and stops it,
+    draining handlers, on shutdown.
+    """
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        await poller.start()
+        yield
+        await poller.stop()
+
+    return context

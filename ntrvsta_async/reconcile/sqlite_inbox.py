@@ -1,0 +1,228 @@
+"""``SQLiteInbox``: the embedded, durable ``Inbox`` (one SQLite file in WAL mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from ntrvsta_async.errors import ConfigurationError
+from ntrvsta_async.reconcile.inbox import (
+    Claim,
+    ClaimState,
+    Inbox,
+    _check_ttl,
+    _fence_after,
+    _new_token,
+)
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+__all__ = ["SQLiteInbox"]
+
+T = TypeVar("T")
+
+_SCHEMA_VERSION: Final = 1
+_SCHEMA: Final = (
+    """CREATE TABLE IF NOT EXISTS ntrvsta_inbox (
+        key TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        token TEXT,
+        expires_at REAL,
+        updated_at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS ntrvsta_checkpoints (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        fence INTEGER,
+        updated_at REAL NOT NULL
+    )""",
+)
+_DONE: Final = "done"
+_CLAIMED: Final = "claimed"
+
+
+def _import_aiosqlite() -> Any:
+    try:
+        import aiosqlite
+    except ImportError:
+        raise ConfigurationError(
+            "SQLiteInbox needs the aiosqlite package: pip install 'ntrvsta-async[sqlite]'"
+        ) from None
+    return aiosqlite
+
+
+class SQLiteInbox(Inbox):
+    """An ``Inbox`` in a SQLite file: survives restarts, shared safely by this process's coroutines.
+
+    The file and its tables are created on first use (WAL journal, one connection). Other
+    processes may open the same file; claims are taken in ``BEGIN IMMEDIATE`` transactions.
+    ``clock`` (Unix seconds by default) is injectable so tests can expire claims.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self._aiosqlite = _import_aiosqlite()
+        self._path = os.fspath(path)
+        self._clock = clock
+        self._busy_timeout_ms = int(busy_timeout * 1000)
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._conn else "not opened")
+        return f"SQLiteInbox({self._path!r}, {state})"
+
+    async def _connection(self) -> aiosqlite.Connection:
+        if self._closed:
+            raise ConfigurationError("this inbox is closed")
+        if self._conn is None:
+            conn: aiosqlite.Connection = await self._aiosqlite.connect(
+                self._path, isolation_level=None
+            )
+            try:
+                await conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+                await self._use_wal(conn)
+                await conn.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA:
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def _use_wal(self, conn: aiosqlite.Connection) -> None:
+        # Switching the journal mode can fail with "database is locked" without waiting for
+        # the busy timeout while another connection opens the same new file.
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+                    row = await cursor.fetchone()
+            except self._aiosqlite.OperationalError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.01)
+                continue
+            if row is not None and str(row[0]).lower() not in ("wal", "memory"):
+                raise ConfigurationError(f"could not switch {self._path!r} to WAL journaling")
+            return
+
+    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        async with self._lock:
+            conn = await self._connection()
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = await work(conn)
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return result
+
+    async def _query_one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        async with self._lock:
+            conn = await self._connection()
+            async with conn.execute(sql, params) as cursor:
+                return await cursor.fetchone()
+
+    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+        """See ``Inbox.claim``."""
+        _check_ttl(ttl)
+
+        async def work(conn: aiosqlite.Connection) -> Claim:
+            now = self._clock()
+            async with conn.execute(
+                "SELECT state, expires_at FROM ntrvsta_inbox WHERE key = ?", (key,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None and row[0] == _DONE:
+                return Claim(ClaimState.DONE)
+            if row is not None and row[1] is not None and row[1] > now:
+                return Claim(ClaimState.IN_PROGRESS)
+            token = _new_token()
+            await conn.execute(
+                "INSERT OR REPLACE INTO ntrvsta_inbox (key, state, token, expires_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key, _CLAIMED, token, now + ttl, now),
+            )
+            return Claim(ClaimState.CLAIMED, token)
+
+        return await self._transaction(work)
+
+    async def complete(self, key: str, token: str) -> None:
+        """See ``Inbox.complete``."""
+
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT OR REPLACE INTO ntrvsta_inbox (key, state, token, expires_at, updated_at)"
+                " VALUES (?, ?, NULL, NULL, ?)",
+                (key, _DONE, self._clock()),
+            )
+
+        await self._transaction(work)
+
+    async def release(self, key: str, token: str) -> None:
+        """See ``Inbox.release``."""
+
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "DELETE FROM ntrvsta_inbox WHERE key = ? AND state = ? AND token = ?",
+                (key, _CLAIMED, token),
+            )
+
+        await self._transaction(work)
+
+    async def is_done(self, key: str) -> bool:
+        """See ``Inbox.is_done``."""
+        row = await self._query_one("SELECT state FROM ntrvsta_inbox WHERE key = ?", (key,))
+        return row is not None and row[0] == _DONE
+
+    async def get_checkpoint(self, name: str) -> str | None:
+        """See ``Inbox.get_checkpoint``."""
+        row = await self._query_one("SELECT value FROM ntrvsta_checkpoints WHERE name = ?", (name,))
+        return None if row is None else str(row[0])
+
+    async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
+        """See ``Inbox.set_checkpoint``."""
+
+        async def work(conn: aiosqlite.Connection) -> bool:
+            async with conn.execute(
+                "SELECT fence FROM ntrvsta_checkpoints WHERE name = ?", (name,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            accepted, new_fence = _fence_after(None if row is None else row[0], fence)
+            if accepted:
+                await conn.execute(
+                    "INSERT OR REPLACE INTO ntrvsta_checkpoints (name, value, fence, updated_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (name, value, new_fence, self._clock()),
+                )
+            return accepted
+
+        return await self._transaction(work)
+
+    async def close(self) -> None:
+        """See ``Inbox.close``; the file keeps every state for the next ``SQLiteInbox``."""
+        async with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await conn.close()

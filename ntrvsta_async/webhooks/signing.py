@@ -1,0 +1,27 @@
+"""Producing webhook signatures the way the platform sends them (API.md OP-13)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from ntrvsta_async.assumptions import WEBHOOK_SIGNATURE_HEADER
+
+__all__ = ["sign"]
+
+
+def _hex_hmac(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def sign(body: bytes, secret: str, *, timestamp: int | None = None) -> dict[str, str]:
+    """The signature header a delivery of ``body`` carries, for senders and tests.
+
+    Without ``timestamp``: ``sha256=<hex>`` over the body. With one: ``t=<ts>,v1=<hex>``
+    over ``b"<ts>." + body``; the timestamp travels inside the signature header only.
+    """
+    if timestamp is None:
+        return {WEBHOOK_SIGNATURE_HEADER: f"sha256={_hex_hmac(secret, body)}"}
+    ts = int(timestamp)
+    digest = _hex_hmac(secret, f"{ts}.".encode("ascii") + body)
+    return {WEBHOOK_SIGNATURE_HEADER: f"t={ts},v1={digest}"}

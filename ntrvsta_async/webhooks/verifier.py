@@ -1,0 +1,338 @@
+"""Checking a delivery's signature and turning its body into a typed event (API.md OP-12..15)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Literal, get_args
+
+import attrs
+
+from ntrvsta_async.assumptions import (
+    RESULT_COMPLETED_EVENT,
+    WEBHOOK_EVENT_HEADER,
+    WEBHOOK_IDEMPOTENCY_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    WEBHOOK_TOLERANCE,
+)
+from ntrvsta_async.errors import ConfigurationError, ResponseValidationError
+from ntrvsta_async.errors import WebhookVerificationError as _Error
+from ntrvsta_async.models import ResultCompletedEvent
+from ntrvsta_async.webhooks.signing import _hex_hmac
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "SignatureScheme",
+    "UnknownEvent",
+    "WebhookEvent",
+    "WebhookVerifier",
+]
+
+SignatureScheme = Literal["auto", "hex", "timestamped"]
+"""``hex``: HMAC of the body, bare or ``sha256=``; ``timestamped``: HMAC of ``<t>.<body>``
+with ``t`` from ``t=...,v1=...`` or the timestamp header; ``auto``: whichever was sent."""
+
+#: Bodies larger than this are refused before anything is parsed.
+DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+
+_MAX_HEADER_LENGTH: Final = 4096
+_HEX_DIGEST: Final = re.compile(r"[0-9a-fA-F]{64}")
+_UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
+
+
+@attrs.frozen(slots=True)
+class UnknownEvent:
+    """A verified delivery of an event type this SDK does not know (OP-12): kept, not refused.
+
+    ``payload`` is the decoded JSON body (None if it is not JSON); ``body`` the raw bytes.
+    """
+
+    event: str
+    payload: Any
+    idempotency_key: str | None = None
+    body: bytes = attrs.field(default=b"", repr=False)
+
+
+WebhookEvent = ResultCompletedEvent | UnknownEvent
+"""What ``WebhookVerifier.verify`` returns for a genuine delivery."""
+
+
+@attrs.frozen(slots=True)
+class _Signed:
+    message: bytes
+    timestamp: int | None
+
+
+class WebhookVerifier:
+    """Verifies ``result.completed`` deliveries against one or more signing secrets.
+
+    Several secrets let a rotation go by without refusing deliveries signed with the old one.
+    ``tolerance`` (seconds) bounds the age of a signed timestamp; None turns the check off.
+    """
+
+    __slots__ = ("_clock", "_scheme", "_secrets", "max_body_size", "tolerance")
+
+    def __init__(
+        self,
+        secrets: str | Iterable[str],
+        *,
+        tolerance: float | None = WEBHOOK_TOLERANCE,
+        scheme: SignatureScheme = "auto",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+        if not candidates or not all(isinstance(s, str) and s for s in candidates):
+            raise ConfigurationError("WebhookVerifier needs at least one non-empty secret string")
+        if scheme not in get_args(SignatureScheme):
+            raise ConfigurationError(
+                f"unknown signature scheme {scheme!r}; use one of {get_args(SignatureScheme)}"
+            )
+        if tolerance is not None and not tolerance > 0:
+            raise ConfigurationError("tolerance must be a positive number of seconds, or None")
+        if max_body_size <= 0:
+            raise ConfigurationError("max_body_size must be positive")
+        self._secrets: tuple[str, ...] = tuple(candidates)
+        self._scheme: SignatureScheme = scheme
+        self.tolerance = tolerance
+        self.max_body_size = max_body_size
+        self._clock = clock
+
+    @property
+    def scheme(self) -> SignatureScheme:
+        """The signature scheme this verifier accepts."""
+        return self._scheme
+
+    def __repr__(self) -> str:
+        return (
+            f"WebhookVerifier(secrets=<{len(self._secrets)} hidden>, scheme={self._scheme!r}, "
+            f"tolerance={self.tolerance!r}, max_body_size={self.max_body_size})"
+        )
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """Check ``body`` (the raw request bytes) against ``headers`` and return the event.
+
+        Raises ``WebhookVerificationError`` whose ``reason`` is one of ``payload_too_large``,
+        ``missing_signature``, ``malformed_signature``, ``malformed_timestamp``,
+        ``missing_timestamp``, ``bad_signature``, ``stale_timestamp``, ``malformed_payload``.
+        """
+        if not isinstance(body, bytes | bytearray | memoryview):
+            raise TypeError("verify() needs the raw request body as bytes, before any decoding")
+        raw = bytes(body)
+        if len(raw) > self.max_body_size:
+            raise _Error(
+                f"body of {len(raw)} bytes exceeds the {self.max_body_size} byte limit",
+                reason="payload_too_large",
+            )
+        found = _normalize_headers(headers)
+        self._check_signature(raw, found)
+        idempotency_key = _single(found, WEBHOOK_IDEMPOTENCY_HEADER)
+        event_name = (_single(found, WEBHOOK_EVENT_HEADER) or "").strip()
+        if event_name and event_name.lower() != RESULT_COMPLETED_EVENT:
+            return UnknownEvent(
+                event=event_name,
+                payload=_decode_json_or_none(raw),
+                idempotency_key=idempotency_key,
+                body=raw,
+            )
+        return _parse_event(raw, idempotency_key)
+
+    def _check_signature(self, body: bytes, headers: Mapping[str, list[str]]) -> None:
+        signature_values = headers.get(WEBHOOK_SIGNATURE_HEADER.lower(), [])
+        if not signature_values or not signature_values[0].strip():
+            raise _Error(f"no {WEBHOOK_SIGNATURE_HEADER} header", reason="missing_signature")
+        if len(signature_values) > 1:
+            raise _Error(
+                f"{len(signature_values)} {WEBHOOK_SIGNATURE_HEADER} headers; expected one",
+                reason="malformed_signature",
+            )
+        header_timestamp = _header_timestamp(headers)
+        digests, signed_timestamp = _parse_signature(signature_values[0])
+        candidates = self._signed_messages(body, signed_timestamp, header_timestamp)
+        matched = [
+            candidate
+            for candidate in candidates
+            if any(
+                hmac.compare_digest(_hex_hmac(secret, candidate.message), digest)
+                for secret in self._secrets
+                for digest in digests
+            )
+        ]
+        if not matched:
+            raise _Error(
+                "signature does not match the body for any configured secret",
+                reason="bad_signature",
+            )
+        timestamp = matched[0].timestamp
+        if timestamp is not None and self.tolerance is not None:
+            age = self._clock() - timestamp
+            if abs(age) > self.tolerance:
+                raise _Error(
+                    f"signed timestamp is {age:.0f} s from now, outside the {self.tolerance} s"
+                    " tolerance",
+                    reason="stale_timestamp",
+                )
+
+    def _signed_messages(
+        self, body: bytes, signed_timestamp: str | None, header_timestamp: str | None
+    ) -> list[_Signed]:
+        if signed_timestamp is not None:
+            if self._scheme == "hex":
+                raise _Error(
+                    "a t=...,v1=... signature was sent but the verifier is pinned to 'hex'",
+                    reason="malformed_signature",
+                )
+            return [_timestamped(signed_timestamp, body)]
+        if self._scheme == "hex":
+            return [_Signed(body, None)]
+        if self._scheme == "timestamped":
+            if header_timestamp is None:
+                raise _Error(
+                    f"no signed timestamp (t=... or {WEBHOOK_TIMESTAMP_HEADER})",
+                    reason="missing_timestamp",
+                )
+            return [_timestamped(header_timestamp, body)]
+        plain = _Signed(body, None)
+        if header_timestamp is None:
+            return [plain]
+        return [plain, _timestamped(header_timestamp, body)]
+
+
+def _timestamped(timestamp: str, body: bytes) -> _Signed:
+    return _Signed(timestamp.encode("ascii") + b"." + body, int(timestamp))
+
+
+def _normalize_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
+    """Header values by lower-cased name; repeated headers (a multidict) keep every value."""
+    found: dict[str, list[str]] = {}
+    try:
+        items = list(headers.items())
+    except (AttributeError, TypeError):
+        raise TypeError("headers must be a mapping of header names to values") from None
+    for name, value in items:
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if isinstance(name, str) and isinstance(value, str):
+            found.setdefault(name.lower(), []).append(value)
+    return found
+
+
+def _single(headers: Mapping[str, list[str]], name: str) -> str | None:
+    values = headers.get(name.lower())
+    return values[0] if values else None
+
+
+def _header_timestamp(headers: Mapping[str, list[str]]) -> str | None:
+    values = headers.get(WEBHOOK_TIMESTAMP_HEADER.lower())
+    if not values:
+        return None
+    value = values[0].strip()
+    if len(values) > 1 or not _UNIX_SECONDS.fullmatch(value):
+        raise _Error(
+            f"{WEBHOOK_TIMESTAMP_HEADER} is not a single Unix time in seconds",
+            reason="malformed_timestamp",
+        )
+    return value
+
+
+def _parse_signature(value: str) -> tuple[tuple[str, ...], str | None]:
+    """The hex digests a signature header carries, and its signed timestamp if it has one."""
+    value = value.strip()
+    if len(value) > _MAX_HEADER_LENGTH:
+        raise _Error("signature header is too long", reason="malformed_signature")
+    if "," not in value:
+        scheme, sep, digest = value.partition("=")
+        if not sep:
+            digest = value
+        elif scheme.strip().lower() != "sha256":
+            raise _Error(
+                "signature header is neither hex, sha256=<hex> nor t=<unix>,v1=<hex>",
+                reason="malformed_signature",
+            )
+        return (_hex_digest(digest.strip()),), None
+    timestamps: list[str] = []
+    digests: list[str] = []
+    for part in value.split(","):
+        key, sep, item = part.partition("=")
+        key, item = key.strip().lower(), item.strip()
+        if not sep:
+            raise _Error("signature header has an item without '='", reason="malformed_signature")
+        if key == "t":
+            timestamps.append(item)
+        elif key == "v1":
+            digests.append(_hex_digest(item))
+    if len(timestamps) != 1 or not _UNIX_SECONDS.fullmatch(timestamps[0]) or not digests:
+        raise _Error(
+            "signature header needs one t=<unix seconds> and at least one v1=<hex>",
+            reason="malformed_signature",
+        )
+    return tuple(digests), timestamps[0]
+
+
+def _hex_digest(text: str) -> str:
+    if not _HEX_DIGEST.fullmatch(text):
+        raise _Error(
+            "signature is not a 64-character hex HMAC-SHA256 digest",
+            reason="malformed_signature",
+        )
+    return text.lower()
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise _Error("body is not valid JSON", reason="malformed_payload") from None
+
+
+def _decode_json_or_none(body: bytes) -> Any:
+    try:
+        return _decode_json(body)
+    except _Error:
+        return None
+
+
+def _has_result_id(data: Any) -> bool:
+    return isinstance(data, dict) and "resultId" in data
+
+
+def _parse_event(body: bytes, idempotency_key: str | None) -> ResultCompletedEvent:
+    data = _decode_json(body)
+    if not isinstance(data, dict):
+        raise _Error("body is not a JSON object", reason="malformed_payload")
+    if not _has_result_id(data) and _has_result_id(data.get("data")):
+        data = _unwrap_envelope(data)
+    result_id = data.get("resultId")
+    if not isinstance(result_id, str) or not result_id.strip():
+        raise _Error("body has no resultId string", reason="malformed_payload")
+    try:
+        event = ResultCompletedEvent.from_dict(data)
+    except ResponseValidationError as exc:
+        raise _Error(
+            f"body is not a result.completed payload: {exc.message}", reason="malformed_payload"
+        ) from None
+    if event.event_id is None and idempotency_key:
+        event = attrs.evolve(event, event_id=idempotency_key)
+    return event
+
+
+def _unwrap_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
+    """``{"type", "id", "data": {...}}`` -> the ``data`` object, envelope fields filling gaps."""
+    data = dict(envelope["data"])
+    has_event = "event" in data or "type" in data
+    for key, value in envelope.items():
+        if key == "data":
+            continue
+        if key == "id":
+            data.setdefault("eventId", value)
+        elif key in ("type", "event"):
+            if not has_event:
+                data["event"] = value
+                has_event = True
+        else:
+            data.setdefault(key, value)
+    return data
