@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
+demo: $(STAMP)
+	$(BIN)/ntrvsta demo
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

@@ -35,6 +35,7 @@ from .models import (
     Template,
     TemplateRef,
 )
+from .resources.bulk import BulkOutcome, BulkResult, BulkRun, InvitationRequest
 from .transport import RetryPolicy
 
 __all__ = [
@@ -44,6 +45,9 @@ __all__ = [
     "AiAnalysis",
     "AuthenticationError",
     "BadRequestError",
+    "BulkOutcome",
+    "BulkResult",
+    "BulkRun",
     "Candidate",
     "CandidateLike",
     "ConfigurationError",
@@ -51,6 +55,7 @@ __all__ = [
     "InterviewTiming",
     "InvalidArgumentError",
     "Invitation",
+    "InvitationRequest",
     "NotFoundError",
     "NtrvstaClient",
     "NtrvstaError",

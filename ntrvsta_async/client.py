@@ -61,9 +61,10 @@ class NtrvstaClient:
             session=session,
             max_connections=max_connections,
         )
-        self._bind(transport)
+        self._bind(transport, owner=True)
 
-    def _bind(self, transport: Transport) -> None:
+    def _bind(self, transport: Transport, *, owner: bool) -> None:
+        self._owner = owner
         self._transport = transport
         self.templates = Templates(transport)
         self.invitations = Invitations(transport)
@@ -101,7 +102,8 @@ class NtrvstaClient:
             self._transport.derive(
                 timeout=resolve_timeout(timeout) if timeout is not None else None,
                 retry_policy=policy,
-            )
+            ),
+            owner=False,
         )
         return derived
 
@@ -158,7 +160,12 @@ class NtrvstaClient:
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         transport = getattr(self, "_transport", None)
-        if transport is not None and transport.owns_open_session and not transport.closed:
+        if (
+            getattr(self, "_owner", False)
+            and transport is not None
+            and transport.owns_open_session
+            and not transport.closed
+        ):
             _warn(
                 "unclosed NtrvstaClient; use 'async with' or 'await client.close()'",
                 ResourceWarning,

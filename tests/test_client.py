@@ -237,3 +237,18 @@ async def test_no_secret_in_debug_logs(
             await client.with_options(timeout=0.1).request("GET", "/v1/slow")
     assert "POST /v1/templates -> 201" in caplog.text
     assert API_KEY not in caplog.text
+
+
+async def test_derived_client_does_not_warn_while_the_original_is_open(
+    server: tuple[str, list[web.Request]],
+) -> None:
+    base, _ = server
+    async with NtrvstaClient(api_key=API_KEY, base_url=base) as client:
+        derived = client.with_options(max_retries=0)
+        await derived.templates.create(title="x")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del derived
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+        await client.templates.create(title="still open")

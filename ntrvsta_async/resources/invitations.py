@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -14,6 +14,7 @@ from ..models import Candidate, CandidateLike, Invitation
 from ..transport import Transport
 from ._created import reused_flag
 from ._params import check, merge_extra
+from .bulk import BulkRun, ProgressCallback
 
 __all__ = ["Invitations", "candidate_from"]
 
@@ -70,3 +71,47 @@ class Invitations:
         )
         invitation = structure(response.data, Invitation)
         return attrs.evolve(invitation, reused=reused_flag(response.status, response.data))
+
+    def create_many(
+        self,
+        requests: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        rate_limit: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> BulkRun:
+        """Create many invitations: ``await`` it for a ``BulkResult``, or ``async for`` outcomes.
+
+        ``requests`` holds ``InvitationRequest`` objects or mappings with the same keys, from a
+        list, an iterator or an async iterator (read lazily). At most ``concurrency`` requests
+        are in flight, at most ``rate_limit`` started per second; a 429 pauses every worker.
+        Every input yields exactly one ``BulkOutcome``; one bad input never stops the others.
+        """
+        return BulkRun(
+            self,
+            requests,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_progress=on_progress,
+        )
+
+    def _throttled(
+        self,
+        note: Callable[[BaseException, float], None],
+        wait: Callable[[], Awaitable[None]],
+    ) -> Invitations:
+        """This resource on a transport whose retries report to, and wait for, a throttle."""
+        policy = self._transport.retry_policy
+        inner_sleep, inner_note = policy.sleep, policy.on_retry
+
+        async def sleep(seconds: float) -> None:
+            await inner_sleep(seconds)
+            await wait()
+
+        def on_retry(exc: BaseException, seconds: float) -> None:
+            note(exc, seconds)
+            if inner_note is not None:
+                inner_note(exc, seconds)
+
+        throttled = attrs.evolve(policy, sleep=sleep, on_retry=on_retry)
+        return Invitations(self._transport.derive(timeout=None, retry_policy=throttled))

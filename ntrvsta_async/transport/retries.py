@@ -29,7 +29,8 @@ def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> N
 class RetryPolicy:
     """How a client retries: exponential back-off with full jitter, honouring Retry-After.
 
-    ``sleep`` is awaited between attempts; pass a fake to make tests instant.
+    ``sleep`` is awaited between attempts; pass a fake to make tests instant. ``on_retry``
+    hears of every retry (error and wait) before the sleep.
     """
 
     max_retries: int = attrs.field(default=assumptions.DEFAULT_MAX_RETRIES, validator=_non_negative)
@@ -41,6 +42,8 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = assumptions.RETRYABLE_STATUSES
     sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False)
     random: Callable[[], float] = attrs.field(default=random.random, repr=False)
+    on_retry: Callable[[BaseException, float], None] | None = attrs.field(default=None, repr=False)
+    """Called before each retry with the error and the wait, for metrics or shared throttling."""
 
     def backoff(self, attempt: int) -> float:
         """The jittered wait after failed attempt number ``attempt`` (1-based)."""

@@ -181,7 +181,7 @@ class Transport:
             wait=policy.wait,
             retry=retry_if_exception(lambda exc: policy.should_retry(exc, safe=safe)),
             sleep=policy.sleep,
-            before_sleep=lambda state: _log_retry(state, method, path, policy.max_retries + 1),
+            before_sleep=lambda state: _before_retry(state, policy, method, path),
             reraise=True,
         )
         attempt_number = 0
@@ -247,9 +247,11 @@ class Transport:
         raise status_error(status, reason, resp_headers, raw, scrub=self._api_key)
 
 
-def _log_retry(state: RetryCallState, method: str, path: str, attempts: int) -> None:
+def _before_retry(state: RetryCallState, policy: RetryPolicy, method: str, path: str) -> None:
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
+    if policy.on_retry is not None and exc is not None:
+        policy.on_retry(exc, wait)
     logger.warning(
         "retrying %s %s in %.2f s after %s (attempt %d of %d)",
         method,
@@ -257,5 +259,5 @@ def _log_retry(state: RetryCallState, method: str, path: str, attempts: int) -> 
         wait,
         f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__,
         state.attempt_number + 1,
-        attempts,
+        policy.max_retries + 1,
     )

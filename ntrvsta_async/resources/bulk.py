@@ -1,0 +1,270 @@
+"""Fanning out invitation requests: bounded concurrency, lazy input, one outcome per input."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    Sized,
+)
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..errors import ConfigurationError, InvalidArgumentError, RateLimitError
+from ..models import CandidateLike, Invitation
+
+if TYPE_CHECKING:
+    from .invitations import Invitations
+
+__all__ = ["BulkOutcome", "BulkResult", "BulkRun", "InvitationRequest", "ProgressCallback"]
+
+ProgressCallback = Callable[[int, int | None], object]
+"""``on_progress(done, total)``; ``total`` is None for an input of unknown length."""
+
+_MIN_PAUSE = 0.5
+
+
+@attrs.frozen
+class InvitationRequest:
+    """One invitation to create: the same arguments as ``client.invitations.create``."""
+
+    template_id: str
+    candidate: CandidateLike
+    extra_body: Mapping[str, Any] | None = None
+
+    @classmethod
+    def coerce(cls, value: object) -> InvitationRequest:
+        """An ``InvitationRequest`` from itself or a mapping with the same keys."""
+        if isinstance(value, InvitationRequest):
+            return value
+        if isinstance(value, Mapping):
+            unknown = sorted(
+                str(k) for k in value if k not in ("template_id", "candidate", "extra_body")
+            )
+            if unknown or "template_id" not in value or "candidate" not in value:
+                raise InvalidArgumentError(
+                    "an invitation request needs template_id and candidate "
+                    f"(and optionally extra_body){f'; unknown keys {unknown}' if unknown else ''}"
+                )
+            return cls(value["template_id"], value["candidate"], value.get("extra_body"))
+        raise InvalidArgumentError(
+            f"expected an InvitationRequest or a mapping, not {type(value).__name__}"
+        )
+
+
+@attrs.frozen
+class BulkOutcome:
+    """What became of one input: ``invitation`` on success, else ``error``.
+
+    ``index`` is the input's position (0-based); ``request`` is the input itself, coerced to
+    an ``InvitationRequest`` when it could be.
+    """
+
+    index: int
+    request: InvitationRequest | object
+    invitation: Invitation | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the invitation was created or reused."""
+        return self.error is None
+
+
+@attrs.frozen
+class BulkResult:
+    """Every outcome of a fan-out, split by success; each input is in exactly one list."""
+
+    succeeded: tuple[BulkOutcome, ...]
+    failed: tuple[BulkOutcome, ...]
+
+    @property
+    def total(self) -> int:
+        """How many inputs there were."""
+        return len(self.succeeded) + len(self.failed)
+
+
+class _Throttle:
+    """A pause shared by all workers: a 429 anywhere holds back everyone's next request."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def note(self, exc: BaseException, wait: float) -> None:
+        if isinstance(exc, RateLimitError):
+            loop = asyncio.get_running_loop()
+            self._until = max(self._until, loop.time() + max(wait, _MIN_PAUSE))
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (delay := self._until - loop.time()) > 0:  # noqa: ASYNC110 - the pause may grow
+            await asyncio.sleep(delay)
+
+
+class _Source:
+    """Hands out ``(index, item)`` pairs from a sync or async iterable, one at a time."""
+
+    def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
+        self._sync = iter(items) if isinstance(items, Iterable) else None
+        self._async = aiter(items) if not isinstance(items, Iterable) else None
+        self._lock = asyncio.Lock()
+        self._index = 0
+        self.exhausted = False
+
+    async def next(self) -> tuple[int, Any] | None:
+        async with self._lock:
+            if self.exhausted:
+                return None
+            try:
+                if self._sync is not None:
+                    item = next(self._sync)
+                else:
+                    assert self._async is not None
+                    item = await anext(self._async)
+            except (StopIteration, StopAsyncIteration):
+                self.exhausted = True
+                return None
+            index, self._index = self._index, self._index + 1
+            return index, item
+
+
+_END = object()
+
+
+class BulkRun:
+    """A fan-out in waiting: ``await`` it for a ``BulkResult``, or ``async for`` its outcomes.
+
+    Outcomes arrive as they complete. Iterating holds at most about ``concurrency`` outcomes
+    in memory and reads the input lazily; it can be consumed once.
+    """
+
+    def __init__(
+        self,
+        invitations: Invitations,
+        requests: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int,
+        rate_limit: float | None,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        if not isinstance(requests, Iterable | AsyncIterable) or isinstance(
+            requests, str | bytes | Mapping
+        ):
+            raise InvalidArgumentError("requests must be an iterable or async iterable of requests")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidArgumentError("concurrency must be a positive integer")
+        if rate_limit is not None and (
+            isinstance(rate_limit, bool)
+            or not isinstance(rate_limit, int | float)
+            or rate_limit <= 0
+        ):
+            raise InvalidArgumentError(
+                "rate_limit must be a positive number of requests per second"
+            )
+        if on_progress is not None and not callable(on_progress):
+            raise InvalidArgumentError("on_progress must be callable")
+        self._invitations = invitations
+        self._requests = requests
+        self._total = len(requests) if isinstance(requests, Sized) else None
+        self._concurrency = concurrency
+        self._rate_limit = rate_limit
+        self._on_progress = on_progress
+        self._consumed = False
+
+    def __await__(self) -> Generator[Any, None, BulkResult]:
+        return self._collect().__await__()
+
+    async def _collect(self) -> BulkResult:
+        succeeded: list[BulkOutcome] = []
+        failed: list[BulkOutcome] = []
+        async for outcome in self:
+            (succeeded if outcome.ok else failed).append(outcome)
+        return BulkResult(
+            succeeded=tuple(sorted(succeeded, key=lambda o: o.index)),
+            failed=tuple(sorted(failed, key=lambda o: o.index)),
+        )
+
+    def __aiter__(self) -> AsyncIterator[BulkOutcome]:
+        if self._consumed:
+            raise ConfigurationError("this create_many() run was already consumed")
+        self._consumed = True
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[BulkOutcome]:
+        limiter = _make_limiter(self._rate_limit)
+        throttle = _Throttle()
+        invitations = self._invitations._throttled(throttle.note, throttle.wait)
+        source = _Source(self._requests)
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._concurrency)
+
+        async def one(index: int, raw: object) -> BulkOutcome:
+            try:
+                request = InvitationRequest.coerce(raw)
+            except InvalidArgumentError as exc:
+                return BulkOutcome(index=index, request=raw, error=exc)
+            await throttle.wait()
+            try:
+                async with limiter or contextlib.nullcontext():
+                    invitation = await invitations.create(
+                        template_id=request.template_id,
+                        candidate=request.candidate,
+                        extra_body=request.extra_body,
+                    )
+            except Exception as exc:
+                return BulkOutcome(index=index, request=request, error=exc)
+            return BulkOutcome(index=index, request=request, invitation=invitation)
+
+        async def worker() -> None:
+            while (pair := await source.next()) is not None:
+                await queue.put(await one(*pair))
+
+        async def workers() -> None:
+            try:
+                await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+            except Exception as exc:
+                await queue.put(_Failure(exc))
+            else:
+                await queue.put(_END)
+
+        task = asyncio.create_task(workers())
+        done = 0
+        try:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, _Failure):
+                    raise item.error
+                assert isinstance(item, BulkOutcome)
+                done += 1
+                if self._on_progress is not None:
+                    self._on_progress(done, self._total)
+                yield item
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+@attrs.frozen
+class _Failure:
+    """The input iterable itself raised: the fan-out stops and re-raises it."""
+
+    error: Exception
+
+
+def _make_limiter(rate: float | None) -> Any:
+    if rate is None:
+        return None
+    try:
+        from aiolimiter import AsyncLimiter
+    except ImportError:
+        raise ConfigurationError(
+            "rate_limit needs the aiolimiter package: pip install 'ntrvsta-async[ratelimit]'"
+        ) from None
+    return AsyncLimiter(1, 1.0 / rate)  # evenly spaced: no burst above the rate

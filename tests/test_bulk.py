@@ -1,0 +1,239 @@
+"""``invitations.create_many``: one outcome per input, bounded, lazy, throttled on 429."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from ntrvsta_async import (
+    BulkOutcome,
+    Candidate,
+    ConfigurationError,
+    InvalidArgumentError,
+    InvitationRequest,
+    NotFoundError,
+    NtrvstaClient,
+    RetryPolicy,
+)
+from ntrvsta_async.testing import SandboxFixture
+
+from .conftest import API_KEY
+
+
+class InvitationServer:
+    """A loopback invitation endpoint that records arrivals and in-flight counts."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.arrivals: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.rate_limited_at: float | None = None
+        self.throttle_first = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.arrivals.append(time.monotonic())
+        body = await request.json()
+        if self.throttle_first and self.rate_limited_at is None:
+            self.rate_limited_at = time.monotonic()
+            return web.json_response(
+                {"message": "slow down"}, status=429, headers={"Retry-After": "0.4"}
+            )
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
+        email = body["candidate"]["email"]
+        return web.json_response({"invitationId": f"inv-{email}"}, status=201)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[InvitationServer, NtrvstaClient]]:
+    state = InvitationServer()
+    app = web.Application()
+    app.router.add_post("/v1/interview-invitations", state.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with NtrvstaClient(api_key=API_KEY, base_url=base) as client:
+        yield state, client
+    await runner.cleanup()
+
+
+def requests(n: int, template_id: str = "tpl") -> list[InvitationRequest]:
+    return [InvitationRequest(template_id, Candidate(email=f"c{i}@example.com")) for i in range(n)]
+
+
+async def test_every_input_yields_one_outcome_and_bad_items_do_not_stop_others(
+    ntrvsta_sandbox: SandboxFixture,
+) -> None:
+    client = ntrvsta_sandbox.client
+    template = await client.templates.create(title="Bulk")
+    other_org_key = ntrvsta_sandbox.server.add_organization()
+    assert other_org_key
+    inputs: list[Any] = [
+        *requests(5, template.template_id),
+        {"template_id": template.template_id, "candidate": {"email": "map@example.com"}},
+        {"template_id": template.template_id, "candidate": {"first_name": "no email"}},
+        "not a request",
+        InvitationRequest("tpl_unknown", {"email": "x@example.com"}),
+    ]
+    progress: list[tuple[int, int | None]] = []
+    result = await client.invitations.create_many(
+        inputs, concurrency=3, on_progress=lambda done, total: progress.append((done, total))
+    )
+    assert result.total == len(inputs)
+    assert [o.index for o in result.succeeded] == [0, 1, 2, 3, 4, 5]
+    assert [o.index for o in result.failed] == [6, 7, 8]
+    assert all(o.invitation is not None and o.invitation.reused is False for o in result.succeeded)
+    bad_candidate, not_request, unknown_template = result.failed
+    assert isinstance(bad_candidate.error, InvalidArgumentError)
+    assert isinstance(not_request.error, InvalidArgumentError)
+    assert not_request.request == "not a request"
+    assert isinstance(unknown_template.error, NotFoundError)
+    assert unknown_template.request == inputs[8]
+    assert progress[-1] == (len(inputs), len(inputs))
+    assert [done for done, _ in progress] == list(range(1, len(inputs) + 1))
+    assert len(ntrvsta_sandbox.server.invitations) == 6
+
+    again = await client.invitations.create_many(requests(5, template.template_id))
+    assert all(o.invitation is not None and o.invitation.reused for o in again.succeeded)
+
+
+async def test_concurrency_is_bounded(server: tuple[InvitationServer, NtrvstaClient]) -> None:
+    state, client = server
+    state.delay = 0.02
+    result = await client.invitations.create_many(requests(40), concurrency=5)
+    assert len(result.succeeded) == 40
+    assert state.max_in_flight == 5
+
+
+async def test_input_is_read_lazily_and_outcomes_stream(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    _, client = server
+    pulled = 0
+
+    def generate() -> Iterator[InvitationRequest]:
+        nonlocal pulled
+        for i in range(100_000):
+            pulled += 1
+            yield InvitationRequest("tpl", Candidate(email=f"c{i}@example.com"))
+
+    progress: list[int | None] = []
+    run = client.invitations.create_many(
+        generate(), concurrency=4, on_progress=lambda done, total: progress.append(total)
+    )
+    seen: list[BulkOutcome] = []
+    async for outcome in run:
+        seen.append(outcome)
+        if len(seen) == 10:
+            break
+    assert pulled <= 10 + 2 * 4 + 1
+    assert progress == [None] * 10
+    with pytest.raises(ConfigurationError, match="consumed"):
+        run.__aiter__()
+
+
+async def test_async_iterable_input(server: tuple[InvitationServer, NtrvstaClient]) -> None:
+    _, client = server
+
+    async def generate() -> AsyncIterator[dict[str, Any]]:
+        for i in range(12):
+            await asyncio.sleep(0)
+            yield {"template_id": "tpl", "candidate": {"email": f"a{i}@example.com"}}
+
+    outcomes = [o async for o in client.invitations.create_many(generate(), concurrency=3)]
+    assert sorted(o.index for o in outcomes) == list(range(12))
+    assert {o.invitation.invitation_id for o in outcomes if o.invitation} == {
+        f"inv-a{i}@example.com" for i in range(12)
+    }
+
+
+async def test_a_429_pauses_the_whole_fan_out(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    state.throttle_first = True
+    state.delay = 0.01
+    result = await client.invitations.create_many(requests(30), concurrency=1)
+    assert len(result.succeeded) == 30
+    assert state.rate_limited_at is not None
+    after = [t - state.rate_limited_at for t in state.arrivals if t > state.rate_limited_at]
+    assert after, "requests continued after the 429"
+    assert min(after) >= 0.35, "a request was sent while the fan-out should have paused"
+
+    state.arrivals.clear()
+    state.rate_limited_at = None
+    result = await client.invitations.create_many(requests(30), concurrency=8)
+    assert len(result.succeeded) == 30
+    assert state.rate_limited_at is not None
+    early = [
+        t - state.rate_limited_at for t in state.arrivals if 0.05 < t - state.rate_limited_at < 0.35
+    ]
+    assert early == [], "workers kept hammering the server during the pause"
+
+
+async def test_rate_limit_spaces_requests(server: tuple[InvitationServer, NtrvstaClient]) -> None:
+    state, client = server
+    started = time.monotonic()
+    result = await client.invitations.create_many(requests(25), concurrency=25, rate_limit=10)
+    elapsed = time.monotonic() - started
+    assert len(result.succeeded) == 25
+    assert elapsed >= 2.3
+    first_second = [t for t in state.arrivals if t - state.arrivals[0] < 0.95]
+    assert len(first_second) <= 10
+
+
+async def test_failures_keep_request_and_exception(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    _, client = server
+    fast = client.with_options(retry_policy=RetryPolicy(max_retries=0))
+    result = await fast.invitations.create_many([InvitationRequest("", {"email": 5}), *requests(2)])
+    (failure,) = result.failed
+    assert failure.index == 0
+    assert isinstance(failure.error, InvalidArgumentError)
+    assert isinstance(failure.request, InvitationRequest)
+    assert not failure.ok
+
+
+async def test_failing_input_iterable_is_raised(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    _, client = server
+
+    def broken() -> Iterator[InvitationRequest]:
+        yield from requests(3)
+        raise OSError("disk read failed")
+
+    with pytest.raises(OSError, match="disk read failed"):
+        await client.invitations.create_many(broken(), concurrency=2)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ("abc", {}),
+        ({"template_id": "t"}, {}),
+        ([], {"concurrency": 0}),
+        ([], {"concurrency": True}),
+        ([], {"rate_limit": 0}),
+        ([], {"on_progress": "print"}),
+    ],
+)
+async def test_bad_arguments(
+    server: tuple[InvitationServer, NtrvstaClient], args: Any, kwargs: dict[str, Any]
+) -> None:
+    _, client = server
+    with pytest.raises(InvalidArgumentError):
+        client.invitations.create_many(args, **kwargs)
