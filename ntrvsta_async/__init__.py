@@ -1,6 +1,7 @@
 """Asyncio-first SDK for the NTRVSTA External Integrations API."""
 
 from ._version import __version__
+from .assumptions import Contract
 from .client import NtrvstaClient
 from .errors import (
     APIConnectionError,
@@ -52,6 +53,7 @@ __all__ = [
     "CandidateLike",
     "ConfigurationError",
     "ConflictError",
+    "Contract",
     "InterviewTiming",
     "InvalidArgumentError",
     "Invitation",

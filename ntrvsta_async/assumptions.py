@@ -7,7 +7,10 @@ anywhere else in the package.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable
+from typing import Any, Final
+
+import attrs
 
 #: OP-1: the one documented base URL (production). Other environments come from the user.
 DEFAULT_BASE_URL: Final = "https://partners.ntrvsta.com"
@@ -18,7 +21,8 @@ ENV_BASE_URL: Final = "NTRVSTA_BASE_URL"
 #: Documented routes, relative to the base URL (which may carry a stage path).
 TEMPLATES_PATH: Final = "/v1/templates"
 RESULTS_PATH: Final = "/v1/interview-results"
-#: OP-2: the invitation path is not in the stored docs.
+#: OP-2: the invitation path is not in the stored docs. A ``{templateId}`` placeholder in
+#: an overriding path (``/v1/templates/{templateId}/invitations``) is filled per call.
 INVITATIONS_PATH: Final = "/v1/interview-invitations"
 
 #: OP-3: both header forms are documented; the docs' example uses the first.
@@ -64,3 +68,48 @@ WEBHOOK_TIMESTAMP_HEADER: Final = "X-Ntrvsta-Timestamp"
 RESULT_COMPLETED_EVENT: Final = "result.completed"
 #: OP-13: tolerance in seconds for a signed timestamp.
 WEBHOOK_TOLERANCE: Final = 300
+
+
+def _path(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(f"{attribute.name} must be a path starting with '/'")
+
+
+def _as_keys(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _keys(_: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if not value or not all(isinstance(key, str) and key for key in value):
+        raise ValueError(f"{attribute.name} must hold at least one non-empty key")
+
+
+@attrs.frozen
+class Contract:
+    """The assumed wire contract in one object, so a client can be told otherwise.
+
+    Every field defaults to the constant above; pass ``NtrvstaClient(contract=Contract(...))``
+    with the values a live environment shows (``ntrvsta doctor`` names them).
+    """
+
+    templates_path: str = attrs.field(default=TEMPLATES_PATH, validator=_path)
+    invitations_path: str = attrs.field(default=INVITATIONS_PATH, validator=_path)
+    results_path: str = attrs.field(default=RESULTS_PATH, validator=_path)
+    api_key_header: str = API_KEY_HEADER
+    page_items_keys: tuple[str, ...] = attrs.field(
+        default=PAGE_ITEMS_KEYS, converter=_as_keys, validator=_keys
+    )
+    page_cursor_keys: tuple[str, ...] = attrs.field(
+        default=PAGE_CURSOR_KEYS, converter=_as_keys, validator=_keys
+    )
+    param_limit: str = PARAM_LIMIT
+    param_cursor: str = PARAM_CURSOR
+    param_template_id: str = PARAM_TEMPLATE_ID
+    param_external_posting_id: str = PARAM_EXTERNAL_POSTING_ID
+    param_completed_after: str = PARAM_COMPLETED_AFTER
+    status_created: int = STATUS_CREATED
+    status_reused: int = STATUS_REUSED
+
+
+DEFAULT_CONTRACT: Final = Contract()
+"""The contract as the docs are read today."""

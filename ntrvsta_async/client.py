@@ -10,6 +10,7 @@ from typing import Any, Self
 import aiohttp
 import attrs
 
+from .assumptions import DEFAULT_CONTRACT, Contract
 from .errors import ConfigurationError
 from .resources import Invitations, Results, Templates
 from .resources._params import check
@@ -46,11 +47,14 @@ class NtrvstaClient:
         session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
         allow_insecure_http: bool = False,
+        contract: Contract | None = None,
     ) -> None:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise ConfigurationError("session must be an aiohttp.ClientSession")
         if user_agent is not None and not isinstance(user_agent, str):
             raise ConfigurationError("user_agent must be a string")
+        if contract is not None and not isinstance(contract, Contract):
+            raise ConfigurationError("contract must be an ntrvsta_async.Contract")
         transport = Transport.create(
             api_key=resolve_api_key(api_key),
             base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
@@ -60,6 +64,7 @@ class NtrvstaClient:
             user_agent=user_agent,
             session=session,
             max_connections=max_connections,
+            contract=contract or DEFAULT_CONTRACT,
         )
         self._bind(transport, owner=True)
 
@@ -74,6 +79,11 @@ class NtrvstaClient:
     def base_url(self) -> str:
         """The base URL requests go to (``/v1/...`` is appended)."""
         return str(self._transport.base_url)
+
+    @property
+    def contract(self) -> Contract:
+        """The wire contract in force: paths, page keys, header and status assumptions."""
+        return self._transport.contract
 
     @property
     def retry_policy(self) -> RetryPolicy:

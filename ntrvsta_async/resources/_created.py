@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import assumptions
+from ..assumptions import DEFAULT_CONTRACT, Contract
 
 
-def reused_flag(status: int, data: Any) -> bool | None:
+def reused_flag(status: int, data: Any, contract: Contract = DEFAULT_CONTRACT) -> bool | None:
     """A body flag (``reused`` or ``created``) wins; else 200 means reused, 201 created."""
     if isinstance(data, dict):
         reused = data.get("reused")
@@ -16,8 +16,8 @@ def reused_flag(status: int, data: Any) -> bool | None:
         created = data.get("created")
         if isinstance(created, bool):
             return not created
-    if status == assumptions.STATUS_REUSED:
+    if status == contract.status_reused:
         return True
-    if status == assumptions.STATUS_CREATED:
+    if status == contract.status_created:
         return False
     return None

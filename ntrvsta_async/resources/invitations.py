@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 
-from .. import assumptions
 from .._converter import structure
 from ..errors import InvalidArgumentError
 from ..models import Candidate, CandidateLike, Invitation
@@ -67,10 +67,17 @@ class Invitations:
         check("template_id", template_id, str, optional=False)
         body = {"templateId": template_id, "candidate": candidate_from(candidate).to_dict()}
         response = await self._transport.request(
-            "POST", assumptions.INVITATIONS_PATH, json=merge_extra(body, extra_body), safe=True
+            "POST",
+            self._transport.contract.invitations_path.replace(
+                "{templateId}", quote(template_id, safe="")
+            ),
+            json=merge_extra(body, extra_body),
+            safe=True,
         )
         invitation = structure(response.data, Invitation)
-        return attrs.evolve(invitation, reused=reused_flag(response.status, response.data))
+        return attrs.evolve(
+            invitation, reused=reused_flag(response.status, response.data, self._transport.contract)
+        )
 
     def create_many(
         self,

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from .. import assumptions
 from .._converter import structure
+from ..assumptions import DEFAULT_CONTRACT, Contract
 from ..errors import InvalidArgumentError, ResponseValidationError, WaitTimeoutError
 from ..models import Page, ResultSummary
 from ..transport import Transport
@@ -20,7 +20,7 @@ __all__ = ["Results", "parse_page"]
 logger = logging.getLogger("ntrvsta_async")
 
 
-def parse_page(data: Any) -> Page[ResultSummary]:
+def parse_page(data: Any, contract: Contract = DEFAULT_CONTRACT) -> Page[ResultSummary]:
     """Read a results page whatever its array and cursor keys (OP-8); a bare array is one page."""
     if isinstance(data, list):
         return Page(items=structure(data, tuple[ResultSummary, ...]), next_cursor=None)
@@ -29,17 +29,17 @@ def parse_page(data: Any) -> Page[ResultSummary]:
             "a results page must be a JSON object or array", path="$", body=data
         )
     items_key = next(
-        (key for key in assumptions.PAGE_ITEMS_KEYS if isinstance(data.get(key), list)), None
+        (key for key in contract.page_items_keys if isinstance(data.get(key), list)), None
     )
     if items_key is None:
         raise ResponseValidationError(
-            f"a results page has no array under any of {list(assumptions.PAGE_ITEMS_KEYS)}",
-            path=f"$.{assumptions.PAGE_ITEMS_KEYS[0]}",
+            f"a results page has no array under any of {list(contract.page_items_keys)}",
+            path=f"$.{contract.page_items_keys[0]}",
             body=data,
         )
     items = structure(data[items_key], tuple[ResultSummary, ...], path=f"$.{items_key}")
     cursor: Any = None
-    for key in assumptions.PAGE_CURSOR_KEYS:
+    for key in contract.page_cursor_keys:
         if data.get(key) is not None:
             cursor = data[key]
             if isinstance(cursor, bool) or not isinstance(cursor, str | int):
@@ -53,6 +53,7 @@ def parse_page(data: Any) -> Page[ResultSummary]:
 
 
 def _query(
+    contract: Contract,
     *,
     cursor: str | None,
     template_id: str | None,
@@ -80,11 +81,11 @@ def _query(
                 f"query parameter {key} must be a string or number, not {type(value).__name__}"
             )
     named = {
-        assumptions.PARAM_LIMIT: str(limit) if limit is not None else None,
-        assumptions.PARAM_CURSOR: cursor,
-        assumptions.PARAM_TEMPLATE_ID: template_id,
-        assumptions.PARAM_EXTERNAL_POSTING_ID: external_posting_id,
-        assumptions.PARAM_COMPLETED_AFTER: (
+        contract.param_limit: str(limit) if limit is not None else None,
+        contract.param_cursor: cursor,
+        contract.param_template_id: template_id,
+        contract.param_external_posting_id: external_posting_id,
+        contract.param_completed_after: (
             format_time("completed_after", completed_after) if completed_after is not None else None
         ),
     }
@@ -112,7 +113,9 @@ class Results:
 
         ``extra_params`` are sent verbatim, for filters the SDK does not name yet.
         """
+        contract = self._transport.contract
         params = _query(
+            contract,
             cursor=cursor,
             template_id=template_id,
             external_posting_id=external_posting_id,
@@ -121,9 +124,9 @@ class Results:
             extra_params=extra_params,
         )
         response = await self._transport.request(
-            "GET", assumptions.RESULTS_PATH, params=params, safe=True
+            "GET", contract.results_path, params=params, safe=True
         )
-        return parse_page(response.data)
+        return parse_page(response.data, contract)
 
     async def list(
         self,

@@ -7,7 +7,6 @@ from typing import Any
 
 import attrs
 
-from .. import assumptions
 from .._converter import structure
 from ..models import Template
 from ..transport import Transport
@@ -54,9 +53,11 @@ class Templates:
         )
         response = await self._transport.request(
             "POST",
-            assumptions.TEMPLATES_PATH,
+            self._transport.contract.templates_path,
             json=merge_extra(body, extra_body),
             safe=external_posting_id is not None,
         )
         template = structure(response.data, Template)
-        return attrs.evolve(template, reused=reused_flag(response.status, response.data))
+        return attrs.evolve(
+            template, reused=reused_flag(response.status, response.data, self._transport.contract)
+        )

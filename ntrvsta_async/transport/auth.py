@@ -13,10 +13,12 @@ AuthScheme = Literal["api-key", "bearer"]
 """``"api-key"`` sends ``X-Ntrvsta-Api-Key``; ``"bearer"`` sends ``Authorization: Bearer``."""
 
 
-def auth_headers(api_key: str, scheme: str) -> dict[str, str]:
+def auth_headers(
+    api_key: str, scheme: str, header: str = assumptions.API_KEY_HEADER
+) -> dict[str, str]:
     """The one header that carries the key; never both forms."""
     if scheme == "api-key":
-        return {assumptions.API_KEY_HEADER: api_key}
+        return {header: api_key}
     if scheme == "bearer":
         return {"Authorization": f"Bearer {api_key}"}
     raise ConfigurationError(f"auth_scheme must be 'api-key' or 'bearer', not {scheme!r}")

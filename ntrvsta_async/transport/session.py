@@ -15,6 +15,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from yarl import URL
 
 from .._version import __version__
+from ..assumptions import DEFAULT_CONTRACT, Contract
 from ..errors import APIConnectionError, APIStatusError, ConfigurationError, NtrvstaError
 from .auth import auth_headers, redact
 from .responses import Response, connection_error, decode_json, status_error
@@ -66,6 +67,7 @@ class Transport:
         retry_policy: RetryPolicy,
         user_agent: str | None,
         pool: _Pool,
+        contract: Contract = DEFAULT_CONTRACT,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url
@@ -79,8 +81,9 @@ class Transport:
         self._headers = {
             "Accept": "application/json",
             "User-Agent": f"{agent} {user_agent}" if user_agent else agent,
-            **auth_headers(api_key, auth_scheme),
+            **auth_headers(api_key, auth_scheme, contract.api_key_header),
         }
+        self.contract = contract
         self._auth_scheme = auth_scheme
         self._user_agent = user_agent
 
@@ -96,6 +99,7 @@ class Transport:
         user_agent: str | None,
         session: aiohttp.ClientSession | None,
         max_connections: int | None,
+        contract: Contract = DEFAULT_CONTRACT,
     ) -> Transport:
         """A transport with its own pool, or one on a caller-owned session (never closed)."""
         if max_connections is not None and (
@@ -117,6 +121,7 @@ class Transport:
             retry_policy=retry_policy,
             user_agent=user_agent,
             pool=pool,
+            contract=contract,
         )
 
     def derive(
@@ -131,6 +136,7 @@ class Transport:
             retry_policy=retry_policy or self.retry_policy,
             user_agent=self._user_agent,
             pool=self._pool,
+            contract=self.contract,
         )
 
     @property
