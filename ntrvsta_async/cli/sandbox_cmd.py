@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 from typing import Any
 
 import click
 
+from ntrvsta_async.cli.common import CliState, configure_logging
+
 __all__ = ["sandbox"]
+
+
+def _debug() -> bool:
+    state = click.get_current_context().find_object(CliState)
+    return state is not None and state.debug
 
 
 def _fault_plan(seed: int, error_rate: float, latency: float) -> Any:
@@ -121,10 +127,7 @@ def sandbox(
     Prints the base URL and the API key to point a client at it.
     """
     if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    else:
-        # Malformed HTTP from clients is answered with a 400; no traceback on the terminal.
-        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+        configure_logging(_debug(), verbose=True)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
