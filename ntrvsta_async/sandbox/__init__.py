@@ -15,6 +15,7 @@ from .delivery import (
     WebhookDispatcher,
     WebhookRetryPolicy,
 )
+from .dialect import SandboxDialect
 from .faults import (
     ROUTES,
     FaultInjector,
@@ -38,6 +39,7 @@ __all__ = [
     "InjectedFault",
     "RequestFault",
     "RouteFaults",
+    "SandboxDialect",
     "SandboxOrganization",
     "SandboxServer",
     "ThreadedSandbox",

@@ -20,16 +20,10 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
-from ntrvsta_async.assumptions import (
-    API_KEY_HEADER,
-    INVITATIONS_PATH,
-    RESULTS_PATH,
-    STATUS_CREATED,
-    STATUS_REUSED,
-    TEMPLATES_PATH,
-)
+from ntrvsta_async.assumptions import RESULTS_PATH, TEMPLATES_PATH
 
 from .cursor import CursorCodec, InvalidCursor
+from .dialect import SandboxDialect
 from .faults import FaultInjector, RequestFault
 from .state import NotFound, SandboxState
 from .validation import (
@@ -74,10 +68,12 @@ class SandboxContext:
         *,
         faults: FaultInjector | None = None,
         cursors: CursorCodec | None = None,
+        dialect: SandboxDialect | None = None,
     ) -> None:
         self.state = state
         self.faults = faults
         self.cursors = cursors or CursorCodec()
+        self.dialect = dialect or SandboxDialect()
         self.request_counts: Counter[str] = Counter()
         self.injected: list[InjectedFault] = []
         self.on_invitation_created: Callable[[str], None] | None = None
@@ -98,12 +94,12 @@ def error_response(
     return web.json_response({"message": message, "code": code}, status=status, headers=headers)
 
 
-def _presented_keys(request: web.Request) -> list[str]:
+def _presented_keys(request: web.Request, dialect: SandboxDialect) -> list[str]:
     keys: list[str] = []
-    header_key = request.headers.get(API_KEY_HEADER)
+    header_key = request.headers.get(dialect.api_key_header)
     if header_key is not None:
         keys.append(header_key.strip())
-    authorization = request.headers.get("Authorization")
+    authorization = request.headers.get("Authorization") if dialect.accept_bearer else None
     if authorization is not None:
         scheme, _, token = authorization.strip().partition(" ")
         keys.append(token.strip() if scheme.lower() == "bearer" else "")
@@ -112,7 +108,7 @@ def _presented_keys(request: web.Request) -> list[str]:
 
 def _authenticate(context: SandboxContext, request: web.Request) -> str | None:
     """The caller's organization; every key presented must be valid and agree."""
-    keys = _presented_keys(request)
+    keys = _presented_keys(request, context.dialect)
     if not keys:
         return None
     owners = {context.state.authenticate(key) if key else None for key in keys}
@@ -186,11 +182,13 @@ async def _dispatch(
         return faulted
     organization = _authenticate(context, request)
     if organization is None:
+        dialect = context.dialect
+        bearer = " or Authorization: Bearer" if dialect.accept_bearer else ""
         return error_response(
             401,
             "unauthorized",
-            f"missing or invalid API key (send {API_KEY_HEADER} or Authorization: Bearer)",
-            headers={"WWW-Authenticate": "Bearer"},
+            f"missing or invalid API key (send {dialect.api_key_header}{bearer})",
+            headers={"WWW-Authenticate": "Bearer"} if dialect.accept_bearer else None,
         )
     request[_ORGANIZATION] = organization
     try:
@@ -214,17 +212,35 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 def build_app(context: SandboxContext, *, prefix: str = "") -> web.Application:
-    """The aiohttp application serving ``/v1`` under ``prefix``."""
+    """The aiohttp application serving ``/v1`` under ``prefix``, in ``context.dialect``."""
     state = context.state
+    dialect = context.dialect
+
+    def created(body: dict[str, Any], reused: bool) -> web.Response:
+        if not dialect.reused_flag:
+            body.pop("reused", None)
+        status = dialect.status_reused if reused else dialect.status_created
+        return web.json_response(body, status=status)
 
     async def create_template(request: web.Request) -> web.Response:
         data = parse_template(await _json_body(request))
         record, reused = state.create_template(request[_ORGANIZATION], data, _now())
-        status = STATUS_REUSED if reused else STATUS_CREATED
-        return web.json_response(record.to_json(reused=reused), status=status)
+        return created(record.to_json(reused=reused), reused)
 
     async def create_invitation(request: web.Request) -> web.Response:
-        data = parse_invitation(await _json_body(request))
+        body = await _json_body(request)
+        path_template = request.match_info.get("templateId")
+        if (
+            path_template is not None
+            and body.setdefault("templateId", path_template) != path_template
+        ):
+            raise RequestError(
+                400,
+                "invalid_request",
+                "templateId in the body differs from the one in the path",
+                field="templateId",
+            )
+        data = parse_invitation(body)
         try:
             record, reused = state.create_invitation(request[_ORGANIZATION], data, _now())
         except NotFound:
@@ -233,25 +249,28 @@ def build_app(context: SandboxContext, *, prefix: str = "") -> web.Application:
             ) from None
         if not reused and context.on_invitation_created is not None:
             context.on_invitation_created(record.invitation_id)
-        status = STATUS_REUSED if reused else STATUS_CREATED
-        return web.json_response(record.to_json(reused=reused), status=status)
+        return created(record.to_json(reused=reused), reused)
 
     async def list_results(request: web.Request) -> web.Response:
         organization = request[_ORGANIZATION]
-        query = parse_results_query(request.query)
+        query = parse_results_query(dialect.results_query(request.query))
         after = 0
         if query.cursor is not None:
             try:
                 after = context.cursors.decode(organization, query.cursor)
             except InvalidCursor as exc:
-                raise RequestError(400, "invalid_cursor", str(exc), field="cursor") from None
+                raise RequestError(
+                    400, "invalid_cursor", str(exc), field=dialect.param_cursor
+                ) from None
         records, more = state.page(organization, query, after)
         next_cursor = context.cursors.encode(organization, records[-1].position) if more else None
         items = [dict(record.summary) for record in records]
-        return web.json_response({"items": items, "nextCursor": next_cursor})
+        return web.json_response(
+            {dialect.page_items_key: items, dialect.page_cursor_key: next_cursor}
+        )
 
     app = web.Application(middlewares=[_make_middleware(context)])
     app.router.add_post(prefix + TEMPLATES_PATH, create_template, name="templates")
-    app.router.add_post(prefix + INVITATIONS_PATH, create_invitation, name="invitations")
+    app.router.add_post(prefix + dialect.invitations_path, create_invitation, name="invitations")
     app.router.add_get(prefix + RESULTS_PATH, list_results, name="results")
     return app

@@ -17,6 +17,7 @@ from ntrvsta_async.models import Invitation, ResultCompletedEvent, ResultSummary
 
 from .app import InjectedFault, SandboxContext, build_app, normalize_prefix
 from .delivery import WebhookDispatcher, WebhookRetryPolicy
+from .dialect import SandboxDialect
 from .faults import FaultInjector, FaultPlan
 from .outcomes import OutcomeFactory
 from .state import ResultRecord, SandboxState
@@ -70,6 +71,7 @@ class SandboxServer:
 
     ``async with SandboxServer() as sandbox:`` starts it on ``sandbox.base_url`` with a
     generated key ``sandbox.api_key``; leaving the block stops it and its deliveries.
+    ``dialect=SandboxDialect(...)`` makes its wire deviate from the SDK's assumptions.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class SandboxServer:
         path_prefix: str = "",
         webhook_retry: WebhookRetryPolicy | None = None,
         access_log: bool = False,
+        dialect: SandboxDialect | None = None,
     ) -> None:
         if auto_complete is not None and auto_complete < 0:
             raise ValueError("auto_complete must be a delay in seconds (>= 0) or None")
@@ -99,7 +102,8 @@ class SandboxServer:
         self._state = SandboxState(seed)
         self._outcomes = OutcomeFactory(seed)
         injector = FaultInjector(faults) if faults is not None else None
-        self._context = SandboxContext(self._state, faults=injector)
+        self.dialect = dialect or SandboxDialect()
+        self._context = SandboxContext(self._state, faults=injector, dialect=self.dialect)
         self._context.on_invitation_created = self._invitation_created
         self._dispatcher = WebhookDispatcher(retry=webhook_retry, faults=injector)
         keys = [api_keys] if isinstance(api_keys, str) else list(api_keys or [])

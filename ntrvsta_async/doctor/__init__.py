@@ -1,0 +1,42 @@
+"""Checking a live environment against the SDK's contract assumptions (API.md OP-1..OP-18).
+
+``run_doctor`` probes an environment and returns a ``DoctorReport``: one ``Finding`` per
+assumption (OK, DIFFERS or UNKNOWN) and the ``Contract`` that makes the client follow what
+was observed. ``CaptureRecorder`` records real webhook deliveries and says which signature
+scheme and payload fields they carry.
+"""
+
+from __future__ import annotations
+
+from .capture import (
+    CAPTURE_RECORDER,
+    CaptureRecorder,
+    DeliveryAnalysis,
+    PayloadFields,
+    SignatureMatch,
+    analyse_delivery,
+    capture_app,
+    load_capture,
+)
+from .contract_file import contract_from_mapping, contract_overrides, load_contract
+from .report import DoctorReport, Finding, Status
+from .runner import WriteProbe, run_doctor
+
+__all__ = [
+    "CAPTURE_RECORDER",
+    "CaptureRecorder",
+    "DeliveryAnalysis",
+    "DoctorReport",
+    "Finding",
+    "PayloadFields",
+    "SignatureMatch",
+    "Status",
+    "WriteProbe",
+    "analyse_delivery",
+    "capture_app",
+    "contract_from_mapping",
+    "contract_overrides",
+    "load_capture",
+    "load_contract",
+    "run_doctor",
+]

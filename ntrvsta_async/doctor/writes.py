@@ -1,0 +1,324 @@
+"""The write probe: create-or-reuse one template and one invitation twice (OP-2, OP-4, OP-5).
+
+It learns the invitation path and the status codes of created and reused objects. It runs
+only when asked, with a posting id and a test address the user names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import quote
+
+from ntrvsta_async.assumptions import Contract
+from ntrvsta_async.resources._created import reused_flag
+
+from ._shared import describe, names, not_run
+from .probe import Exchange, Probe
+from .report import Finding, Status
+
+__all__ = [
+    "INVITATION_PATHS",
+    "check_invitations",
+    "check_templates",
+    "reuse_assumption",
+    "write_probe_assumptions",
+]
+
+#: OP-2: invitation paths tried when the assumed one answers 404 or 405.
+INVITATION_PATHS: Final = (
+    "/v1/interview-invitations",
+    "/v1/templates/{templateId}/invitations",
+    "/v1/invitations",
+)
+_PROBE_DESCRIPTION: Final = (
+    "Created by 'ntrvsta doctor --write-probe' to learn how create-or-reuse is signalled."
+)
+
+
+def _reused_flag(body: Any) -> bool | None:
+    if not isinstance(body, Mapping):
+        return None
+    if isinstance(body.get("reused"), bool):
+        return bool(body["reused"])
+    if isinstance(body.get("created"), bool):
+        return not body["created"]
+    return None
+
+
+def _id_of(body: Any, name: str) -> tuple[str | None, str | None]:
+    """The object id and the key it came under (``name`` or ``id``)."""
+    if isinstance(body, Mapping):
+        for key in (name, "id"):
+            if isinstance(body.get(key), str) and body[key]:
+                return str(body[key]), key
+    return None, None
+
+
+def _flags(first: bool | None, second: bool | None) -> str:
+    if first is None and second is None:
+        return "no reused/created flag in the body"
+    shown = ["absent" if f is None else str(f).lower() for f in (first, second)]
+    return f"body flag reused: {shown[0]}, then {shown[1]}"
+
+
+def reuse_assumption(kind: str, path: str, contract: Contract) -> str:
+    """The OP-4 assumption for creating a ``kind`` (template, invitation) at ``path``."""
+    return (
+        f"POST {path} answers {contract.status_created} when it creates the {kind} and "
+        f"{contract.status_reused} when it reuses it (same {kind}Id)"
+    )
+
+
+def write_probe_assumptions(contract: Contract) -> list[tuple[str, str, str]]:
+    """(op, check, assumption) of every write-probe check, for a run without the probe."""
+    return [
+        ("OP-2", "invitation-path", _path_assumption(contract)),
+        ("OP-4", "template-reuse", reuse_assumption("template", contract.templates_path, contract)),
+        (
+            "OP-4",
+            "invitation-reuse",
+            reuse_assumption("invitation", contract.invitations_path, contract),
+        ),
+    ]
+
+
+def _path_assumption(contract: Contract) -> str:
+    return f"POST {contract.invitations_path} with templateId in the body creates an invitation"
+
+
+def _create_reuse(
+    *,
+    check: str,
+    kind: str,
+    path: str,
+    id_field: str,
+    first: Exchange,
+    second: Exchange,
+    contract: Contract,
+) -> Finding:
+    """OP-4: does the status (or a body flag) tell a created object from a reused one?"""
+    created, reused = contract.status_created, contract.status_reused
+    assumption = reuse_assumption(kind, path, contract)
+    s1, s2 = first.status, second.status
+    if s1 is None or s2 is None or not second.ok:
+        return not_run(
+            "OP-4", check, assumption, f"first call {s1}; second call {describe(second)}"
+        )
+    first_id, _ = _id_of(first.body, id_field)
+    second_id, _ = _id_of(second.body, id_field)
+    flag_1, flag_2 = _reused_flag(first.body), _reused_flag(second.body)
+    flags = _flags(flag_1, flag_2)
+    if first_id != second_id:
+        return Finding(
+            op="OP-4",
+            check=check,
+            assumption=assumption,
+            observed=f"the second call returned another {kind} ({s1}, then {s2}): no reuse",
+            status=Status.DIFFERS,
+            fix=f"repeating this call creates another {kind}; do not rely on create-or-reuse",
+        )
+    if flag_1 is True:
+        observed = f"the first call already reused an existing {kind} ({s1}; {flags})"
+        if s2 == reused:
+            return not_run(
+                "OP-4",
+                check,
+                assumption,
+                f"{observed}; the created status was not seen: probe with a fresh posting id "
+                "and address",
+            )
+        return Finding(
+            op="OP-4",
+            check=check,
+            assumption=assumption,
+            observed=f"{observed}; reused answered {s2}",
+            status=Status.DIFFERS,
+            fix=f"Contract(status_reused={s2})",
+            override={"status_reused": s2},
+        )
+    observed = f"created returned {s1}; reused returned {s2} (same {id_field}; {flags})"
+    if s1 == created and s2 == reused:
+        return Finding(
+            op="OP-4", check=check, assumption=assumption, observed=observed, status=Status.OK
+        )
+    if s1 == s2:
+        observed = (
+            f"created returned {s1}; reused returned {s2}: the status does not tell them apart; "
+            f"rely on a body flag ({flags})"
+        )
+        sdk = (
+            reused_flag(s1, first.body, contract),
+            reused_flag(s2, second.body, contract),
+        )
+        name = f"{kind.capitalize()}.reused"
+        if sdk == (False, True):
+            fix = (
+                f"no status setting can help; the SDK reads the body flag first, so {name} is right"
+            )
+        else:
+            fix = (
+                f"no setting can help: {name} reads {sdk[0]} for a new {kind} and {sdk[1]} "
+                "for a reused one; do not rely on it here"
+            )
+            if flag_1 is None and s1 == reused:
+                fix += " (or the posting id was used before: probe with a fresh one)"
+        return Finding(
+            op="OP-4",
+            check=check,
+            assumption=assumption,
+            observed=observed,
+            status=Status.DIFFERS,
+            fix=fix,
+        )
+    override = {}
+    if s1 != created:
+        override["status_created"] = s1
+    if s2 != reused:
+        override["status_reused"] = s2
+    args = ", ".join(f"{name}={value}" for name, value in override.items())
+    return Finding(
+        op="OP-4",
+        check=check,
+        assumption=assumption,
+        observed=observed,
+        status=Status.DIFFERS,
+        fix=f"Contract({args})",
+        override=override,
+    )
+
+
+async def check_templates(
+    probe: Probe, contract: Contract, *, posting_id: str, title: str
+) -> tuple[list[Finding], str | None]:
+    """OP-4/OP-5: create-or-reuse one template twice; returns the findings and its id."""
+    path = contract.templates_path
+    body = {"title": title, "description": _PROBE_DESCRIPTION, "externalPostingId": posting_id}
+    first = await probe.send("POST", path, json=body)
+    assumption = reuse_assumption("template", path, contract)
+    if not first.ok:
+        status = Status.DIFFERS if first.status in (404, 405) else Status.UNKNOWN
+        return [
+            Finding(
+                op="OP-4",
+                check="template-reuse",
+                assumption=assumption,
+                observed=f"creating the probe template answered {describe(first)}",
+                status=status,
+                fix="check the templates path" if status is Status.DIFFERS else None,
+            )
+        ], None
+    template_id, _ = _id_of(first.body, "templateId")
+    if template_id is None:
+        keys = names(first.body) if isinstance(first.body, Mapping) else "-"
+        return [
+            Finding(
+                op="OP-5",
+                check="template-reuse",
+                assumption=assumption,
+                observed=f"HTTP {first.status} without templateId or id (keys: {keys})",
+                status=Status.DIFFERS,
+                fix="the SDK cannot read this template; report the response shape",
+            )
+        ], None
+    second = await probe.send("POST", path, json=body)
+    finding = _create_reuse(
+        check="template-reuse",
+        kind="template",
+        path=path,
+        id_field="templateId",
+        first=first,
+        second=second,
+        contract=contract,
+    )
+    return [finding], template_id
+
+
+async def check_invitations(
+    probe: Probe, contract: Contract, *, template_id: str, email: str
+) -> list[Finding]:
+    """OP-2 (the invitation path) and OP-4/OP-6 (create-or-reuse) for one test address."""
+    assumed = contract.invitations_path
+    path_assumption = _path_assumption(contract)
+    reuse = reuse_assumption("invitation", assumed, contract)
+    body = {"templateId": template_id, "candidate": {"email": email}}
+
+    def concrete(path: str) -> str:
+        return path.replace("{templateId}", quote(template_id, safe=""))
+
+    first = await probe.send("POST", concrete(assumed), json=body)
+    used = assumed
+    if first.status in (404, 405):
+        tried = [f"{assumed}: {describe(first)}"]
+        for alternative in INVITATION_PATHS:
+            if alternative == assumed:
+                continue
+            attempt = await probe.send("POST", concrete(alternative), json=body)
+            if attempt.ok:
+                first, used = attempt, alternative
+                break
+            tried.append(f"{alternative}: {attempt.describe()}")
+        if used == assumed:
+            return [
+                Finding(
+                    op="OP-2",
+                    check="invitation-path",
+                    assumption=path_assumption,
+                    observed="; ".join(tried),
+                    status=Status.DIFFERS,
+                    fix="no known invitation path answered; report it to NTRVSTA",
+                ),
+                not_run(
+                    "OP-4", "invitation-reuse", reuse, "not checked: no invitation path answered"
+                ),
+            ]
+        path_finding = Finding(
+            op="OP-2",
+            check="invitation-path",
+            assumption=path_assumption,
+            observed=f"{'; '.join(tried)}; {used}: HTTP {first.status}",
+            status=Status.DIFFERS,
+            fix=f'Contract(invitations_path="{used}")',
+            override={"invitations_path": used},
+        )
+    elif first.ok:
+        path_finding = Finding(
+            op="OP-2",
+            check="invitation-path",
+            assumption=path_assumption,
+            observed=f"{assumed}: HTTP {first.status}",
+            status=Status.OK,
+        )
+    else:
+        refused = first.status in (400, 422)
+        return [
+            Finding(
+                op="OP-2",
+                check="invitation-path",
+                assumption=path_assumption,
+                observed=f"{assumed}: {describe(first)}",
+                status=Status.DIFFERS if refused else Status.UNKNOWN,
+                fix=(
+                    "the route exists but refused the body the SDK sends "
+                    "({templateId, candidate: {email}}); see OP-6"
+                    if refused
+                    else None
+                ),
+            ),
+            not_run(
+                "OP-4", "invitation-reuse", reuse, "not checked: the invitation was not created"
+            ),
+        ]
+    second = await probe.send("POST", concrete(used), json=body)
+    return [
+        path_finding,
+        _create_reuse(
+            check="invitation-reuse",
+            kind="invitation",
+            path=used,
+            id_field="invitationId",
+            first=first,
+            second=second,
+            contract=contract,
+        ),
+    ]
