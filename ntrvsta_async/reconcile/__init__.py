@@ -5,6 +5,8 @@ from __future__ import annotations
 from ntrvsta_async.reconcile.inbox import Claim, ClaimState, Inbox, MemoryInbox
 from ntrvsta_async.reconcile.lease import Lease
 from ntrvsta_async.reconcile.poller import Partition, ResultHandler, ResultPoller, poller_context
+from ntrvsta_async.reconcile.redis_inbox import RedisInbox
+from ntrvsta_async.reconcile.redis_lease import RedisLease
 from ntrvsta_async.reconcile.report import ReconcileReport
 from ntrvsta_async.reconcile.sqlite_inbox import SQLiteInbox
 
@@ -16,6 +18,8 @@ __all__ = [
     "MemoryInbox",
     "Partition",
     "ReconcileReport",
+    "RedisInbox",
+    "RedisLease",
     "ResultHandler",
     "ResultPoller",
     "SQLiteInbox",

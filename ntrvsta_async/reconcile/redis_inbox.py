@@ -1,0 +1,277 @@
+"""``RedisInbox``: the ``Inbox`` on a Redis server, shared by every replica of a service.
+
+Each result key is one Redis string under the prefix: ``claimed:<token>`` with the claim's
+expiry set by Redis itself (``PX``), or ``done``. Checkpoints are hashes holding the value
+and the highest fence written. Every check-then-write runs as one Lua script, so replicas
+never race and their clocks never matter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import urlsplit
+
+from ntrvsta_async.errors import ConfigurationError, NtrvstaError
+from ntrvsta_async.reconcile.inbox import Claim, ClaimState, Inbox, _check_ttl, _new_token
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+__all__ = ["DEFAULT_PREFIX", "InboxError", "RedisInbox"]
+
+T = TypeVar("T")
+
+#: The key prefix of ``RedisInbox`` and ``RedisLease`` unless another is given.
+DEFAULT_PREFIX: Final = "ntrvsta:"
+
+_DONE: Final = "done"
+_CLAIMED: Final = "claimed:"
+_FENCE_LIMIT: Final = 2**53  # Lua numbers are doubles: fences compare exactly below this
+
+_CLAIM_SCRIPT: Final = """
+local current = redis.call('GET', KEYS[1])
+if current == 'done' then return 'done' end
+if current == ARGV[1] then return 'claimed' end
+if current then return 'in_progress' end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 'claimed'
+"""
+
+_RELEASE_SCRIPT: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+_CHECKPOINT_SCRIPT: Final = """
+if ARGV[2] == '' then
+  redis.call('HSET', KEYS[1], 'value', ARGV[1])
+  return 1
+end
+local stored = redis.call('HGET', KEYS[1], 'fence')
+if stored and tonumber(stored) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'value', ARGV[1], 'fence', ARGV[2])
+return 1
+"""
+
+
+class InboxError(NtrvstaError):
+    """The store behind an inbox or lease (Redis) failed or could not be reached.
+
+    The poller reports it and tries again on its next pass; the webhook receiver answers
+    503 so the platform redelivers.
+    """
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio
+    except ImportError:
+        raise ConfigurationError(
+            "RedisInbox and RedisLease need the redis package: pip install 'ntrvsta-async[redis]'"
+        ) from None
+    return redis
+
+
+def _redact_url(url: str) -> str:
+    """``url`` without its password and query (which may carry one), for logs and reprs."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparseable redis url>"
+    if ":" in host:
+        host = f"[{host}]"
+    user = f"{parts.username}@" if parts.username else ""
+    if parts.password is not None:
+        user = f"{parts.username or ''}:***@"
+    where = f"{host}:{port}" if port is not None else host
+    return f"{parts.scheme}://{user}{where}{parts.path}"
+
+
+def _check_url(url: object, owner: str) -> str:
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"{owner} needs a redis:// or rediss:// URL")
+    return url
+
+
+def _check_prefix(prefix: object) -> str:
+    if not isinstance(prefix, str):
+        raise ConfigurationError("prefix must be a string such as 'ntrvsta:'")
+    return prefix
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+def _millis(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _new_client(url: str, *, socket_timeout: float, retries: int, backoff_cap: float) -> Redis:
+    """A decoding ``redis.asyncio`` client that retries connection errors briefly.
+
+    Retrying is safe because every command and script here is idempotent for one token.
+    """
+    redis = _import_redis()
+    from redis.backoff import ExponentialWithJitterBackoff
+    from redis.retry import Retry
+
+    client: Redis = redis.asyncio.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.02, cap=backoff_cap), retries),
+    )
+    return client
+
+
+async def _call(where: str, call: Awaitable[T]) -> T:
+    """Await a Redis call, turning Redis and socket failures into ``InboxError``."""
+    redis = _import_redis()
+    try:
+        return await call
+    except (redis.RedisError, OSError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise InboxError(f"redis at {where}: {detail}") from exc
+
+
+class RedisInbox(Inbox):
+    """An ``Inbox`` on Redis: every replica of a service shares its claims, done marks and
+    checkpoints, so each result key is handled once in effect across all of them.
+
+    Keys live under ``prefix`` so several apps can share one Redis. Done marks are kept
+    forever unless ``done_ttl`` (seconds) is given; see the README before setting it. It is
+    as durable as the server: enable AOF persistence, or a Redis restart forgets done marks.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        done_ttl: float | None = None,
+        socket_timeout: float = 5.0,
+        retries: int = 3,
+    ) -> None:
+        self._redis_module = _import_redis()
+        self._url = _check_url(url, "RedisInbox")
+        self._where = _redact_url(url)
+        self._prefix = _check_prefix(prefix)
+        if done_ttl is not None and not done_ttl > 0:
+            raise ConfigurationError("done_ttl must be a positive number of seconds, or None")
+        if not socket_timeout > 0 or retries < 0:
+            raise ConfigurationError("socket_timeout must be positive and retries not negative")
+        self._done_ttl_ms = None if done_ttl is None else _millis(done_ttl)
+        self._socket_timeout = socket_timeout
+        self._retries = retries
+        self._client: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+        self._closed = False
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of every key this inbox writes."""
+        return self._prefix
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._client else "not opened")
+        return f"RedisInbox({self._where!r}, prefix={self._prefix!r}, {state})"
+
+    def _redis(self) -> Redis:
+        if self._closed:
+            raise ConfigurationError("this inbox is closed")
+        if self._client is None:
+            self._client = _new_client(
+                self._url,
+                socket_timeout=self._socket_timeout,
+                retries=self._retries,
+                backoff_cap=0.5,
+            )
+            for name, source in (
+                ("claim", _CLAIM_SCRIPT),
+                ("release", _RELEASE_SCRIPT),
+                ("checkpoint", _CHECKPOINT_SCRIPT),
+            ):
+                self._scripts[name] = self._client.register_script(source)
+        return self._client
+
+    def _script(self, name: str) -> AsyncScript:
+        self._redis()
+        return self._scripts[name]
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}inbox:{key}"
+
+    def _checkpoint_key(self, name: str) -> str:
+        return f"{self._prefix}checkpoint:{name}"
+
+    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+        """See ``Inbox.claim``; the claim expires on the Redis server's clock."""
+        _check_ttl(ttl)
+        token = _new_token()
+        script = self._script("claim")
+        answer = _text(
+            await _call(
+                self._where, script(keys=[self._key(key)], args=[_CLAIMED + token, _millis(ttl)])
+            )
+        )
+        if answer == "claimed":
+            return Claim(ClaimState.CLAIMED, token)
+        if answer == _DONE:
+            return Claim(ClaimState.DONE)
+        return Claim(ClaimState.IN_PROGRESS)
+
+    async def complete(self, key: str, token: str) -> None:
+        """See ``Inbox.complete``; the done mark expires only when ``done_ttl`` was given."""
+        client = self._redis()
+        await _call(self._where, client.set(self._key(key), _DONE, px=self._done_ttl_ms))
+
+    async def release(self, key: str, token: str) -> None:
+        """See ``Inbox.release``."""
+        script = self._script("release")
+        await _call(self._where, script(keys=[self._key(key)], args=[_CLAIMED + token]))
+
+    async def is_done(self, key: str) -> bool:
+        """See ``Inbox.is_done``."""
+        client = self._redis()
+        return _text(await _call(self._where, client.get(self._key(key)))) == _DONE
+
+    async def get_checkpoint(self, name: str) -> str | None:
+        """See ``Inbox.get_checkpoint``."""
+        client = self._redis()
+        return _text(await _call(self._where, client.hget(self._checkpoint_key(name), "value")))
+
+    async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
+        """See ``Inbox.set_checkpoint``; ``fence`` must lie within ±2**53."""
+        if fence is not None and not -_FENCE_LIMIT < fence < _FENCE_LIMIT:
+            raise ValueError("fence must lie within ±2**53")
+        script = self._script("checkpoint")
+        stored = await _call(
+            self._where,
+            script(
+                keys=[self._checkpoint_key(name)],
+                args=[value, "" if fence is None else str(int(fence))],
+            ),
+        )
+        return bool(int(stored))
+
+    async def close(self) -> None:
+        """See ``Inbox.close``; the state stays in Redis for the other replicas."""
+        self._closed = True
+        client, self._client = self._client, None
+        self._scripts.clear()
+        if client is not None:
+            await client.aclose()
