@@ -16,14 +16,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import attrs
 
 from ..errors import AuthenticationError, BadRequestError, ConfigurationError, NtrvstaError
 from ..models import Page, ResultSummary
 from .checkpoint import Checkpoint
-from .inbox import ClaimState, Inbox
+from .inbox import Claim, ClaimState, Inbox
 from .lease import Lease
 from .report import ReconcileReport
 
@@ -40,6 +40,38 @@ ResultHandler = Callable[[ResultSummary], Awaitable[object]]
 """What the poller calls for each new result; an exception leaves it for the next run."""
 
 ReportCallback = Callable[[ReconcileReport], object]
+
+T = TypeVar("T")
+
+
+async def _settle(call: Awaitable[T]) -> T:
+    """Await an inbox call to its end even if the caller is cancelled meanwhile.
+
+    A backend call cut off halfway can leave it mid-transaction; the cancellation is
+    re-raised once the call has finished.
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+async def _claim(inbox: Inbox, key: str, ttl: float) -> Claim:
+    """``inbox.claim`` that gives the claim back when the caller is cancelled meanwhile, so a
+    cancelled caller never leaves a result held until its claim expires."""
+    task = asyncio.ensure_future(inbox.claim(key, ttl=ttl))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is None:
+            token = task.result().token
+            if token is not None:
+                with contextlib.suppress(Exception):
+                    await _settle(inbox.release(key, token))
+        raise
 
 
 @attrs.frozen
@@ -347,8 +379,10 @@ class ResultPoller:
         )
 
     async def _save(self, partition: Partition, checkpoint: Checkpoint, fence: int | None) -> None:
-        stored = await self._inbox.set_checkpoint(
-            self._checkpoint_name(partition), checkpoint.dumps(), fence=fence
+        stored = await _settle(
+            self._inbox.set_checkpoint(
+                self._checkpoint_name(partition), checkpoint.dumps(), fence=fence
+            )
         )
         if not stored:
             raise _LeaseLost(f"{partition.name}: checkpoint refused: the lease moved on")
@@ -375,7 +409,7 @@ class ResultPoller:
         key = item.key
         async with self._limit:
             try:
-                claim = await self._inbox.claim(key, ttl=self.claim_ttl)
+                claim = await _claim(self._inbox, key, self.claim_ttl)
             except Exception as exc:
                 tally.failed += 1
                 tally.errors.append(f"inbox: {exc}")
@@ -391,7 +425,7 @@ class ResultPoller:
             try:
                 await self._handler(item)
             except asyncio.CancelledError:
-                await asyncio.shield(self._release(key, token))
+                await _settle(self._release(key, token))
                 raise
             except Exception:
                 tally.failed += 1
@@ -399,7 +433,7 @@ class ResultPoller:
                 await self._release(key, token)
                 return False
             try:
-                await self._inbox.complete(key, token)
+                await _settle(self._inbox.complete(key, token))
             except Exception as exc:
                 tally.failed += 1
                 tally.errors.append(f"inbox: {exc}")
@@ -432,22 +466,33 @@ class ResultPoller:
         seconds; past that they are cancelled (their results are retried on a later run)."""
         self._stopping.set()
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(task), drain_timeout)
-            except TimeoutError:
-                logger.warning(
-                    "reconcile %s: handlers still running after %.0fs; cancelling",
-                    self.name,
-                    drain_timeout,
-                )
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        if self._lease is not None:
-            try:
-                await self._lease.release()
-            except Exception as exc:
-                logger.warning("reconcile %s: could not release the lease: %s", self.name, exc)
+        try:
+            if task is not None and not task.done():
+                await self._drain(task, drain_timeout)
+        finally:
+            if task is None or task.done():
+                self._stopping.clear()
+            if self._lease is not None:
+                try:
+                    await self._lease.release()
+                except Exception as exc:
+                    logger.warning("reconcile %s: could not release the lease: %s", self.name, exc)
+
+    async def _drain(self, task: asyncio.Task[None], drain_timeout: float) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), drain_timeout)
+        except TimeoutError:
+            logger.warning(
+                "reconcile %s: handlers still running after %.0fs; cancelling",
+                self.name,
+                drain_timeout,
+            )
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        except asyncio.CancelledError:
+            task.cancel()
+            await asyncio.wait([task])
+            raise
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ntrvsta_async.webhooks.receiver import (
     DEFAULT_CLAIM_TTL,
     DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
     EventCallback,
     WebhookRequestHandler,
     setup_webhooks,
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_CLAIM_TTL",
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_READ_TIMEOUT",
     "EventCallback",
     "SignatureScheme",
     "UnknownEvent",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -11,14 +12,16 @@ from typing import Final
 from aiohttp import web
 
 from ntrvsta_async.assumptions import WEBHOOK_IDEMPOTENCY_HEADER
-from ntrvsta_async.errors import WebhookVerificationError
+from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
 from ntrvsta_async.models import ResultCompletedEvent
 from ntrvsta_async.reconcile.inbox import ClaimState, Inbox, MemoryInbox
+from ntrvsta_async.reconcile.poller import _claim, _settle
 from ntrvsta_async.webhooks.verifier import UnknownEvent, WebhookVerifier
 
 __all__ = [
     "DEFAULT_CLAIM_TTL",
     "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
     "EventCallback",
     "WebhookRequestHandler",
     "setup_webhooks",
@@ -38,6 +41,8 @@ WebhookRequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_CLAIM_TTL: Final = 300.0
 #: Seconds app shutdown waits for running ``on_event`` tasks before cancelling them.
 DEFAULT_DRAIN_TIMEOUT: Final = 30.0
+#: Seconds a delivery's whole body may take to arrive before the receiver answers 408.
+DEFAULT_READ_TIMEOUT: Final = 10.0
 
 _TASKS: Final = web.AppKey("ntrvsta_async.webhook_tasks", set[asyncio.Task[None]])
 _RECENT_DELIVERIES: Final = 4096
@@ -73,10 +78,14 @@ def setup_webhooks(
     inbox: Inbox | None = None,
     claim_ttl: float = DEFAULT_CLAIM_TTL,
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    read_timeout: float | None = DEFAULT_READ_TIMEOUT,
 ) -> None:
     """Route ``POST path`` to ``webhook_handler(...)`` and drain its tasks on shutdown."""
+    handler = webhook_handler(
+        verifier, on_event, inbox=inbox, claim_ttl=claim_ttl, read_timeout=read_timeout
+    )
     track_webhook_tasks(app, drain_timeout=drain_timeout)
-    app.router.add_post(path, webhook_handler(verifier, on_event, inbox=inbox, claim_ttl=claim_ttl))
+    app.router.add_post(path, handler)
 
 
 def webhook_handler(
@@ -85,13 +94,21 @@ def webhook_handler(
     *,
     inbox: Inbox | None = None,
     claim_ttl: float = DEFAULT_CLAIM_TTL,
+    read_timeout: float | None = DEFAULT_READ_TIMEOUT,
 ) -> WebhookRequestHandler:
     """An aiohttp handler for deliveries: 401 bad signature, 413 too large, 400 malformed
-    body, 200 once verified; ``on_event`` then runs once per result key, after the response.
+    body, 408 body not received within ``read_timeout`` seconds (None: no limit), 200 once
+    verified; ``on_event`` then runs once per result key, after the response.
 
     De-duplication claims the result key in ``inbox`` (default: a private ``MemoryInbox``);
     a failed ``on_event`` is logged and its claim released so the result is retried.
     """
+    if read_timeout is not None and (
+        isinstance(read_timeout, bool)
+        or not isinstance(read_timeout, int | float)
+        or not read_timeout > 0
+    ):
+        raise ConfigurationError("read_timeout must be a positive number of seconds, or None")
     store: Inbox = inbox if inbox is not None else MemoryInbox()
     recent: OrderedDict[str, str] = OrderedDict()
     untracked: set[asyncio.Task[None]] = set()
@@ -116,7 +133,7 @@ def webhook_handler(
             await _release(store, key, token)
             return
         try:
-            await store.complete(key, token)
+            await _settle(store.complete(key, token))
         except Exception:
             logger.exception("could not mark result %s done in the inbox", key)
             return
@@ -140,7 +157,18 @@ def webhook_handler(
         task.add_done_callback(tasks.discard)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        body = await _read_limited(request, verifier.max_body_size)
+        try:
+            async with asyncio.timeout(read_timeout):
+                body = await _read_limited(request, verifier.max_body_size)
+        except TimeoutError:
+            logger.warning(
+                "rejected a webhook delivery: read_timeout (body not received within %g s)",
+                read_timeout,
+            )
+            return await _answer_and_close(request, {"error": "read_timeout"}, status=408)
+        except ConnectionError:
+            logger.warning("rejected a webhook delivery: the sender hung up before its body ended")
+            return web.json_response({"error": "connection_lost"}, status=400)
         try:
             if body is None:
                 raise WebhookVerificationError(
@@ -160,7 +188,7 @@ def webhook_handler(
         if idempotency_key and recent.get(idempotency_key) == key:
             return _accepted("duplicate", key)
         try:
-            claim = await store.claim(key, ttl=claim_ttl)
+            claim = await _claim(store, key, claim_ttl)
         except Exception:
             logger.exception("inbox unavailable; asking for a redelivery of result %s", key)
             return web.json_response({"error": "inbox_unavailable"}, status=503)
@@ -193,9 +221,22 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+async def _answer_and_close(
+    request: web.Request, data: dict[str, str], *, status: int
+) -> web.StreamResponse:
+    """Send a JSON answer, then drop the connection instead of waiting for the rest of a body."""
+    response = web.json_response(data, status=status)
+    response.force_close()
+    with contextlib.suppress(ConnectionError):
+        await response.prepare(request)
+        await response.write_eof()
+    request.protocol.force_close()
+    return response
+
+
 async def _release(store: Inbox, key: str, token: str) -> None:
     try:
-        await store.release(key, token)
+        await _settle(store.release(key, token))
     except Exception:
         logger.exception("could not release the claim on result %s; it expires on its own", key)
 

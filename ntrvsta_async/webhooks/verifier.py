@@ -11,6 +11,7 @@ from typing import Any, Final, Literal, get_args
 
 import attrs
 
+from ntrvsta_async._converter import orjson_loads, structure
 from ntrvsta_async.assumptions import (
     RESULT_COMPLETED_EVENT,
     WEBHOOK_EVENT_HEADER,
@@ -22,7 +23,6 @@ from ntrvsta_async.assumptions import (
 from ntrvsta_async.errors import ConfigurationError, ResponseValidationError
 from ntrvsta_async.errors import WebhookVerificationError as _Error
 from ntrvsta_async.models import ResultCompletedEvent
-from ntrvsta_async.webhooks.signing import _hex_hmac
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -42,6 +42,11 @@ DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 _MAX_HEADER_LENGTH: Final = 4096
 _HEX_DIGEST: Final = re.compile(r"[0-9a-fA-F]{64}")
 _UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
+_SIGNATURE: Final = WEBHOOK_SIGNATURE_HEADER.lower()
+_IDEMPOTENCY: Final = WEBHOOK_IDEMPOTENCY_HEADER.lower()
+_EVENT: Final = WEBHOOK_EVENT_HEADER.lower()
+_TIMESTAMP: Final = WEBHOOK_TIMESTAMP_HEADER.lower()
+_CANONICAL: Final = re.compile(r"t=([0-9]{1,12}),v1=([0-9a-f]{64})|sha256=([0-9a-f]{64})")
 
 
 @attrs.frozen(slots=True)
@@ -74,7 +79,7 @@ class WebhookVerifier:
     ``tolerance`` (seconds) bounds the age of a signed timestamp; None turns the check off.
     """
 
-    __slots__ = ("_clock", "_scheme", "_secrets", "max_body_size", "tolerance")
+    __slots__ = ("_clock", "_keys", "_scheme", "_secrets", "max_body_size", "tolerance")
 
     def __init__(
         self,
@@ -97,6 +102,7 @@ class WebhookVerifier:
         if max_body_size <= 0:
             raise ConfigurationError("max_body_size must be positive")
         self._secrets: tuple[str, ...] = tuple(candidates)
+        self._keys: tuple[bytes, ...] = tuple(s.encode("utf-8") for s in candidates)
         self._scheme: SignatureScheme = scheme
         self.tolerance = tolerance
         self.max_body_size = max_body_size
@@ -120,7 +126,7 @@ class WebhookVerifier:
         ``missing_signature``, ``malformed_signature``, ``malformed_timestamp``,
         ``missing_timestamp``, ``bad_signature``, ``stale_timestamp``, ``malformed_payload``.
         """
-        if not isinstance(body, bytes | bytearray | memoryview):
+        if not isinstance(body, (bytes, bytearray, memoryview)):
             raise TypeError("verify() needs the raw request body as bytes, before any decoding")
         raw = bytes(body)
         if len(raw) > self.max_body_size:
@@ -130,8 +136,8 @@ class WebhookVerifier:
             )
         found = _normalize_headers(headers)
         self._check_signature(raw, found)
-        idempotency_key = _single(found, WEBHOOK_IDEMPOTENCY_HEADER)
-        event_name = (_single(found, WEBHOOK_EVENT_HEADER) or "").strip()
+        idempotency_key = _single(found, _IDEMPOTENCY)
+        event_name = (_single(found, _EVENT) or "").strip()
         if event_name and event_name.lower() != RESULT_COMPLETED_EVENT:
             return UnknownEvent(
                 event=event_name,
@@ -142,7 +148,7 @@ class WebhookVerifier:
         return _parse_event(raw, idempotency_key)
 
     def _check_signature(self, body: bytes, headers: Mapping[str, list[str]]) -> None:
-        signature_values = headers.get(WEBHOOK_SIGNATURE_HEADER.lower(), [])
+        signature_values = headers.get(_SIGNATURE, [])
         if not signature_values or not signature_values[0].strip():
             raise _Error(f"no {WEBHOOK_SIGNATURE_HEADER} header", reason="missing_signature")
         if len(signature_values) > 1:
@@ -150,24 +156,17 @@ class WebhookVerifier:
                 f"{len(signature_values)} {WEBHOOK_SIGNATURE_HEADER} headers; expected one",
                 reason="malformed_signature",
             )
-        header_timestamp = _header_timestamp(headers)
+        header_timestamp = _header_timestamp(headers) if _TIMESTAMP in headers else None
         digests, signed_timestamp = _parse_signature(signature_values[0])
-        candidates = self._signed_messages(body, signed_timestamp, header_timestamp)
-        matched = [
-            candidate
-            for candidate in candidates
-            if any(
-                hmac.compare_digest(_hex_hmac(secret, candidate.message), digest)
-                for secret in self._secrets
-                for digest in digests
-            )
-        ]
-        if not matched:
+        matched = self._first_match(
+            self._signed_messages(body, signed_timestamp, header_timestamp), digests
+        )
+        if matched is None:
             raise _Error(
                 "signature does not match the body for any configured secret",
                 reason="bad_signature",
             )
-        timestamp = matched[0].timestamp
+        timestamp = matched.timestamp
         if timestamp is not None and self.tolerance is not None:
             age = self._clock() - timestamp
             if abs(age) > self.tolerance:
@@ -176,6 +175,16 @@ class WebhookVerifier:
                     " tolerance",
                     reason="stale_timestamp",
                 )
+
+    def _first_match(self, candidates: list[_Signed], digests: tuple[str, ...]) -> _Signed | None:
+        """The first signed message whose HMAC under any secret equals one of ``digests``."""
+        for candidate in candidates:
+            for key in self._keys:
+                expected = hmac.digest(key, candidate.message, "sha256").hex()
+                for digest in digests:
+                    if hmac.compare_digest(expected, digest):
+                        return candidate
+        return None
 
     def _signed_messages(
         self, body: bytes, signed_timestamp: str | None, header_timestamp: str | None
@@ -222,12 +231,12 @@ def _normalize_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
 
 
 def _single(headers: Mapping[str, list[str]], name: str) -> str | None:
-    values = headers.get(name.lower())
+    values = headers.get(name)
     return values[0] if values else None
 
 
 def _header_timestamp(headers: Mapping[str, list[str]]) -> str | None:
-    values = headers.get(WEBHOOK_TIMESTAMP_HEADER.lower())
+    values = headers.get(_TIMESTAMP)
     if not values:
         return None
     value = values[0].strip()
@@ -241,6 +250,10 @@ def _header_timestamp(headers: Mapping[str, list[str]]) -> str | None:
 
 def _parse_signature(value: str) -> tuple[tuple[str, ...], str | None]:
     """The hex digests a signature header carries, and its signed timestamp if it has one."""
+    canonical = _CANONICAL.fullmatch(value)
+    if canonical is not None:
+        timestamp, timestamped, plain = canonical.groups()
+        return ((timestamped or plain),), timestamp
     value = value.strip()
     if len(value) > _MAX_HEADER_LENGTH:
         raise _Error("signature header is too long", reason="malformed_signature")
@@ -283,6 +296,12 @@ def _hex_digest(text: str) -> str:
 
 
 def _decode_json(body: bytes) -> Any:
+    loads = orjson_loads()
+    if loads is not None:
+        try:
+            return loads(body)
+        except ValueError:
+            pass
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
@@ -304,13 +323,13 @@ def _parse_event(body: bytes, idempotency_key: str | None) -> ResultCompletedEve
     data = _decode_json(body)
     if not isinstance(data, dict):
         raise _Error("body is not a JSON object", reason="malformed_payload")
-    if not _has_result_id(data) and _has_result_id(data.get("data")):
+    if "resultId" not in data and _has_result_id(data.get("data")):
         data = _unwrap_envelope(data)
     result_id = data.get("resultId")
     if not isinstance(result_id, str) or not result_id.strip():
         raise _Error("body has no resultId string", reason="malformed_payload")
     try:
-        event = ResultCompletedEvent.from_dict(data)
+        event = structure(data, ResultCompletedEvent)
     except ResponseValidationError as exc:
         raise _Error(
             f"body is not a result.completed payload: {exc.message}", reason="malformed_payload"
