@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: venv test lint format demo bench clean
+.PHONY: venv test lint format demo bench soak clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+soak: $(STAMP)
+	NTRVSTA_SOAK=long $(BIN)/python -m pytest -q -s tests/test_soak.py
 
 lint: $(STAMP)
 	$(BIN)/python -m mypy

@@ -1,43 +1,98 @@
-"""Asyncio-first SDK for the NTRVSTA External Integrations API."""
+"""Asyncio-first SDK for the NTRVSTA External Integrations API.
+
+Names are imported on first use, so ``import ntrvsta_async`` stays cheap and code that only
+needs models, errors or webhook verification never loads the HTTP stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .assumptions import Contract
-from .client import NtrvstaClient
-from .errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConflictError,
-    InvalidArgumentError,
-    NotFoundError,
-    NtrvstaError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseValidationError,
-    ServerError,
-    UnprocessableEntityError,
-    WaitTimeoutError,
-    WebhookVerificationError,
-)
-from .models import (
-    AiAnalysis,
-    Candidate,
-    CandidateLike,
-    InterviewTiming,
-    Invitation,
-    Page,
-    ResultCompletedEvent,
-    ResultSummary,
-    ScoreCategory,
-    Scoring,
-    Template,
-    TemplateRef,
-)
-from .resources.bulk import BulkOutcome, BulkResult, BulkRun, InvitationRequest
-from .transport import RetryPolicy
+
+if TYPE_CHECKING:
+    from .assumptions import Contract
+    from .client import NtrvstaClient
+    from .errors import (
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        ConflictError,
+        InvalidArgumentError,
+        NotFoundError,
+        NtrvstaError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseValidationError,
+        ServerError,
+        UnprocessableEntityError,
+        WaitTimeoutError,
+        WebhookVerificationError,
+    )
+    from .models import (
+        AiAnalysis,
+        Candidate,
+        CandidateLike,
+        InterviewTiming,
+        Invitation,
+        Page,
+        ResultCompletedEvent,
+        ResultSummary,
+        ScoreCategory,
+        Scoring,
+        Template,
+        TemplateRef,
+    )
+    from .resources.bulk import (
+        BulkOutcome,
+        BulkResult,
+        BulkRun,
+        InvitationRequest,
+    )
+    from .transport import RetryPolicy
+
+_EXPORTS: dict[str, str] = {
+    "Contract": "assumptions",
+    "NtrvstaClient": "client",
+    "APIConnectionError": "errors",
+    "APIStatusError": "errors",
+    "APITimeoutError": "errors",
+    "AuthenticationError": "errors",
+    "BadRequestError": "errors",
+    "ConfigurationError": "errors",
+    "ConflictError": "errors",
+    "InvalidArgumentError": "errors",
+    "NotFoundError": "errors",
+    "NtrvstaError": "errors",
+    "PermissionDeniedError": "errors",
+    "RateLimitError": "errors",
+    "ResponseValidationError": "errors",
+    "ServerError": "errors",
+    "UnprocessableEntityError": "errors",
+    "WaitTimeoutError": "errors",
+    "WebhookVerificationError": "errors",
+    "AiAnalysis": "models",
+    "Candidate": "models",
+    "CandidateLike": "models",
+    "InterviewTiming": "models",
+    "Invitation": "models",
+    "Page": "models",
+    "ResultCompletedEvent": "models",
+    "ResultSummary": "models",
+    "ScoreCategory": "models",
+    "Scoring": "models",
+    "Template": "models",
+    "TemplateRef": "models",
+    "BulkOutcome": "resources.bulk",
+    "BulkResult": "resources.bulk",
+    "BulkRun": "resources.bulk",
+    "InvitationRequest": "resources.bulk",
+    "RetryPolicy": "transport",
+}
 
 __all__ = [
     "APIConnectionError",
@@ -78,3 +133,23 @@ __all__ = [
     "WebhookVerificationError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name.startswith("__"):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

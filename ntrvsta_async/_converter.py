@@ -3,15 +3,22 @@
 Models are frozen attrs classes with an ``extra`` field. Known wire keys (the camelCase
 form of each attribute name, plus any ``aliases`` in the field's metadata) are structured
 strictly; every other key is kept in ``extra`` so nothing the server sends is lost.
+
+The rules are configured once, on two converters: ``fast_converter`` builds well-formed
+JSON with code generated per model; when it refuses its input, ``converter`` (detailed
+validation) builds it again, so what ``structure`` returns or raises is always what the
+detailed converter says, with the JSON path of any error.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
+import types
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Final, TypeVar, get_args, get_origin
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -21,7 +28,7 @@ from cattrs.v import format_exception, transform_error
 
 from .errors import ResponseValidationError
 
-__all__ = ["converter", "structure", "to_camel", "to_wire"]
+__all__ = ["converter", "fast_converter", "orjson_loads", "structure", "to_camel", "to_wire"]
 
 T = TypeVar("T")
 
@@ -29,6 +36,27 @@ EXTRA: Final = "extra"
 _CAMEL_RE: Final = re.compile(r"_([a-z0-9])")
 
 converter: Final = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+"""Builds models with detailed validation: errors name every bad field's path."""
+fast_converter: Final = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
+"""Builds well-formed JSON quickly; any error is only a signal to ask ``converter``."""
+
+
+_UNRESOLVED: Final = object()
+_orjson_loads: Any = _UNRESOLVED
+
+
+def orjson_loads() -> Callable[[bytes], Any] | None:
+    """``orjson.loads`` when the ``speed`` extra is installed (imported on first use), else None."""
+    global _orjson_loads
+    if _orjson_loads is _UNRESOLVED:
+        try:
+            import orjson  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            _orjson_loads = None
+        else:
+            _orjson_loads = orjson.loads
+    found: Callable[[bytes], Any] | None = _orjson_loads
+    return found
 
 
 def to_camel(name: str) -> str:
@@ -166,15 +194,221 @@ def _make_model_hook(cls: type) -> Callable[[Any, type], Any]:
     return structure_model
 
 
-converter.register_structure_hook(str, _structure_str)
-converter.register_structure_hook(bool, _structure_bool)
-converter.register_structure_hook(int, _structure_int)
-converter.register_structure_hook(float, _structure_float)
-converter.register_structure_hook(datetime, _structure_datetime)
-converter.register_structure_hook(Any, _structure_any)
-converter.register_structure_hook_factory(_is_homogeneous_tuple, _make_tuple_hook)
-converter.register_structure_hook_factory(_is_model, _make_model_hook)
-converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
+def _fast_tuple_hook(cls: Any) -> Callable[[Any, type], tuple[Any, ...]]:
+    item_type = get_args(cls)[0]
+    item_hook = fast_converter.get_structure_hook(item_type)
+
+    def structure_tuple(value: Any, _: type) -> tuple[Any, ...]:
+        if value.__class__ is not list and value.__class__ is not tuple:
+            raise TypeError("expected an array")
+        return tuple([item_hook(item, item_type) for item in value])
+
+    return structure_tuple
+
+
+def _split(value: dict[Any, Any], wire: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Known values by their primary wire key, and the unknown keys (the ``extra``)."""
+    known: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, item in value.items():
+        name = wire.get(key)
+        if name is None or name in known:
+            extra[key] = item
+        elif item is not None:
+            known[name] = item
+    for key in extra:
+        if key.__class__ is not str:
+            raise TypeError("object keys must be strings")
+    return known, extra
+
+
+_BUILDING: Final[set[type]] = set()
+
+
+def _optional_inner(type_: Any) -> Any:
+    """``X`` for ``X | None``; the type itself otherwise (None values never reach a check)."""
+    if get_origin(type_) in (Union, types.UnionType):
+        args = [arg for arg in get_args(type_) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return type_
+
+
+def _nested_hook(type_: Any) -> Callable[[Any, Any], Any]:
+    if type_ in _BUILDING:
+        return lambda value, cls: fast_converter.structure(value, cls)
+    return fast_converter.get_structure_hook(type_)
+
+
+def _check_lines(type_: Any, var: str, ns: dict[str, Any], tag: str) -> list[str]:
+    """Generated statements that validate and convert the non-None value in ``var``."""
+    type_ = _optional_inner(type_)
+    if type_ is str or type_ is bool:
+        return [f"if {var}.__class__ is not {type_.__name__}: raise TypeError"]
+    if type_ is int:
+        ns["_int"] = _structure_int
+        return [f"if {var}.__class__ is not int: {var} = _int({var}, int)"]
+    if type_ is float:
+        ns["_float"] = _structure_float
+        return [f"if {var}.__class__ is not float: {var} = _float({var}, float)"]
+    if type_ is datetime:
+        ns["_fromisoformat"] = datetime.fromisoformat
+        ns["_UTC"] = UTC
+        return [
+            f"if {var}.__class__ is not str: raise TypeError",
+            f"{var} = _fromisoformat({var})",
+            f"if {var}.tzinfo is None: {var} = {var}.replace(tzinfo=_UTC)",
+        ]
+    if type_ is Any:
+        return []
+    if _is_homogeneous_tuple(type_):
+        item_type = _optional_inner(get_args(type_)[0])
+        lines = [
+            f"if {var}.__class__ is not list and {var}.__class__ is not tuple: raise TypeError",
+        ]
+        if item_type is str:
+            return [
+                *lines,
+                f"{var} = tuple({var})",
+                f"for _item in {var}:",
+                "    if _item.__class__ is not str: raise TypeError",
+            ]
+        ns[f"_hook{tag}"] = _nested_hook(get_args(type_)[0])
+        ns[f"_type{tag}"] = get_args(type_)[0]
+        return [*lines, f"{var} = tuple([_hook{tag}(_item, _type{tag}) for _item in {var}])"]
+    ns[f"_hook{tag}"] = _nested_hook(type_)
+    ns[f"_type{tag}"] = type_
+    return [f"{var} = _hook{tag}({var}, _type{tag})"]
+
+
+def _fast_model_hook(cls: type) -> Callable[[Any, type], Any]:
+    """Generated code that builds ``cls`` from a well-formed JSON object, or raises."""
+    _BUILDING.add(cls)
+    try:
+        return _generate_model_hook(cls)
+    finally:
+        _BUILDING.discard(cls)
+
+
+def _slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]] | None:
+    """Each field's slot setter, when setting every field is all ``cls.__init__`` would do.
+
+    That holds for slotted attrs classes whose fields are all in ``__init__`` with no
+    validator, converter or pre-init hook, and whose slots are exactly their fields.
+    """
+    fields = attrs.fields(cls)
+    slots = {
+        slot
+        for klass in cls.__mro__
+        for slot in klass.__dict__.get("__slots__", ())
+        if slot not in ("__weakref__", "__dict__")
+    }
+    if (
+        "__slots__" not in cls.__dict__
+        or hasattr(cls, "__attrs_pre_init__")
+        or slots != {field.name for field in fields}
+        or any(f.validator or f.converter or not f.init for f in fields)
+    ):
+        return None
+    setters: dict[str, Callable[[Any, Any], None]] = {}
+    for field in fields:
+        descriptor = getattr(cls, field.name, None)
+        if not inspect.ismemberdescriptor(descriptor):
+            return None
+        setters[field.name] = descriptor.__set__
+    return setters
+
+
+def _generate_model_hook(cls: type) -> Callable[[Any, type], Any]:
+    attrs.resolve_types(cls)
+    wire = {key: to_camel(name) for key, name in _wire_names(cls).items()}
+    ns: dict[str, Any] = {
+        "_cls": cls,
+        "_new": object.__new__,
+        "_covers": frozenset(
+            to_camel(f.name) for f in attrs.fields(cls) if f.name != EXTRA
+        ).issuperset,
+        "_wire": wire,
+        "_split": _split,
+    }
+    lines = [
+        "def structure_fast(value, _):",
+        "    if value.__class__ is not dict: raise TypeError",
+        "    if _covers(value):",
+        "        known = value",
+        "        extra = {}",
+        "    else:",
+        "        known, extra = _split(value, _wire)",
+        "    get = known.get",
+    ]
+    values: list[tuple[attrs.Attribute[Any], str]] = []
+    for index, field in enumerate(attrs.fields(cls)):
+        if not field.init:
+            continue
+        if field.name == EXTRA:
+            values.append((field, "extra"))
+            continue
+        value = f"v{index}"
+        values.append((field, value))
+        lines.append(f"    {value} = get({to_camel(field.name)!r})")
+        checks = _check_lines(field.type, value, ns, str(index))
+        default = field.default
+        if default is None:
+            if checks:
+                lines.append(f"    if {value} is not None:")
+                lines.extend(f"        {line}" for line in checks)
+            continue
+        lines.append(f"    if {value} is None:")
+        if default is attrs.NOTHING or (
+            isinstance(default, attrs.Factory) and default.takes_self  # type: ignore[arg-type]
+        ):
+            lines.append("        raise TypeError")
+        elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            ns[f"_factory{index}"] = default.factory
+            lines.append(f"        {value} = _factory{index}()")
+        else:
+            ns[f"_default{index}"] = default
+            lines.append(f"        {value} = _default{index}")
+        if checks:
+            lines.append("    else:")
+            lines.extend(f"        {line}" for line in checks)
+    setters = _slot_setters(cls)
+    if setters is None:
+        args = [f"{f.alias}={value}" if f.kw_only else value for f, value in values]
+        lines.append(f"    return _cls({', '.join(args)})")
+    else:
+        lines.append("    obj = _new(_cls)")
+        for index, (field, value) in enumerate(values):
+            ns[f"_set{index}"] = setters[field.name]
+            lines.append(f"    _set{index}(obj, {value})")
+        if hasattr(cls, "__attrs_post_init__"):
+            lines.append("    obj.__attrs_post_init__()")
+        lines.append("    return obj")
+    code = compile("\n".join(lines), f"<ntrvsta fast structure {cls.__qualname__}>", "exec")
+    exec(code, ns)  # noqa: S102 - code generated above from the model's own fields
+    hook: Callable[[Any, type], Any] = ns["structure_fast"]
+    return hook
+
+
+def _configure(
+    target: cattrs.Converter,
+    *,
+    tuple_hook: Callable[[Any], Callable[[Any, type], Any]],
+    model_hook: Callable[[type], Callable[[Any, type], Any]],
+) -> None:
+    target.register_structure_hook(str, _structure_str)
+    target.register_structure_hook(bool, _structure_bool)
+    target.register_structure_hook(int, _structure_int)
+    target.register_structure_hook(float, _structure_float)
+    target.register_structure_hook(datetime, _structure_datetime)
+    target.register_structure_hook(Any, _structure_any)
+    target.register_structure_hook_factory(_is_homogeneous_tuple, tuple_hook)
+    target.register_structure_hook_factory(_is_model, model_hook)
+    target.register_unstructure_hook(datetime, lambda value: value.isoformat())
+
+
+_configure(converter, tuple_hook=_make_tuple_hook, model_hook=_make_model_hook)
+_configure(fast_converter, tuple_hook=_fast_tuple_hook, model_hook=_fast_model_hook)
 
 
 def _camel_path(path: str) -> str:
@@ -189,8 +423,18 @@ def _describe(exc: BaseException, type_: Any) -> str:
     return format_exception(exc, type_)
 
 
+_FAST_HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {}
+
+
 def structure(data: Any, cls: type[T], *, path: str = "$") -> T:
     """Build ``cls`` from decoded JSON, raising only ``ResponseValidationError``."""
+    try:
+        hook = _FAST_HOOKS.get(cls)
+        if hook is None:
+            hook = _FAST_HOOKS[cls] = fast_converter.get_structure_hook(cls)
+        return hook(data, cls)  # type: ignore[no-any-return]
+    except Exception:  # noqa: S110 - the detailed converter decides and explains
+        pass
     try:
         return converter.structure(data, cls)
     except Exception as exc:
@@ -207,21 +451,34 @@ def structure(data: Any, cls: type[T], *, path: str = "$") -> T:
         ) from None
 
 
+@cache
+def _wire_plan(cls: type) -> tuple[tuple[str, str], ...]:
+    """(attribute, wire key) of each field ``to_wire`` writes, in field order."""
+    return tuple(
+        (field.name, to_camel(field.name))
+        for field in attrs.fields(cls)
+        if field.name != EXTRA and not field.metadata.get("local")
+    )
+
+
+_is_model_class: Final = cache(_is_model)
+_PLAIN: Final = frozenset({str, int, float, bool})
+
+
 def to_wire(obj: Any) -> dict[str, Any]:
     """A model as camelCase JSON: unset (None) fields left out, ``extra`` merged back in."""
     out: dict[str, Any] = {}
-    for field in attrs.fields(type(obj)):
-        value = getattr(obj, field.name)
-        if field.name == EXTRA or value is None or field.metadata.get("local"):
-            continue
-        out[to_camel(field.name)] = _to_wire_value(value)
+    for name, key in _wire_plan(obj.__class__):
+        value = getattr(obj, name)
+        if value is not None:
+            out[key] = value if value.__class__ in _PLAIN else _to_wire_value(value)
     for key, value in getattr(obj, EXTRA).items():
         out.setdefault(key, value)
     return out
 
 
 def _to_wire_value(value: Any) -> Any:
-    if _is_model(type(value)):
+    if _is_model_class(value.__class__):
         return to_wire(value)
     if isinstance(value, tuple | list):
         return [_to_wire_value(item) for item in value]

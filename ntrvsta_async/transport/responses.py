@@ -11,6 +11,7 @@ import aiohttp
 import attrs
 
 from .. import assumptions
+from .._converter import orjson_loads
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -36,9 +37,19 @@ class Response:
 
 
 def decode_json(raw: bytes, *, status: int) -> Any:
-    """Decode a success body; anything but JSON is a ``ResponseValidationError``."""
-    if not raw.strip():
+    """Decode a success body; anything but JSON is a ``ResponseValidationError``.
+
+    orjson decodes when installed; whatever it refuses (a BOM, NaN, lone surrogates) gets a
+    second chance with ``json``, which has the last word.
+    """
+    if not raw or raw.isspace():
         return None
+    loads = orjson_loads()
+    if loads is not None:
+        try:
+            return loads(raw)
+        except ValueError:
+            pass
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError):

@@ -29,6 +29,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 """Methods a repeat cannot turn into a second side effect."""
 
 _DEFAULT_MAX_CONNECTIONS = 100
+_URL_CACHE_SIZE = 64
 
 
 @attrs.define
@@ -83,6 +84,8 @@ class Transport:
             "User-Agent": f"{agent} {user_agent}" if user_agent else agent,
             **auth_headers(api_key, auth_scheme, contract.api_key_header),
         }
+        self._json_headers = {**self._headers, "Content-Type": "application/json; charset=utf-8"}
+        self._urls: dict[str, URL] = {}
         self.contract = contract
         self._auth_scheme = auth_scheme
         self._user_agent = user_agent
@@ -175,12 +178,39 @@ class Transport:
         safe: bool,
     ) -> Response:
         """Send ``method path`` with retries; ``safe`` says whether a repeat is harmless."""
-        url = self.url(path)
+        url = self._urls.get(path)
+        if url is None:
+            url = self.url(path)
+            if len(self._urls) < _URL_CACHE_SIZE:
+                self._urls[path] = url
         body = None
         headers = self._headers
         if json is not None:
             body = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
-            headers = {**headers, "Content-Type": "application/json; charset=utf-8"}
+            headers = self._json_headers
+        try:
+            return await self._send_once(method, url, path, headers, body, params)
+        except NtrvstaError as exc:
+            policy = self.retry_policy
+            if policy.max_retries < 1 or not policy.should_retry(exc, safe=safe):
+                if isinstance(exc, APIStatusError | APIConnectionError):
+                    exc.attempts = 1
+                raise
+            first_failure = exc
+        return await self._retry(method, url, path, headers, body, params, safe, first_failure)
+
+    async def _retry(
+        self,
+        method: str,
+        url: URL,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        safe: bool,
+        first_failure: NtrvstaError,
+    ) -> Response:
+        """The retry loop after a retryable first failure, which counts as attempt 1."""
         policy = self.retry_policy
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.max_retries + 1),
@@ -195,6 +225,8 @@ class Transport:
             async for attempt in retrying:
                 attempt_number = attempt.retry_state.attempt_number
                 with attempt:
+                    if attempt_number == 1:
+                        raise first_failure
                     return await self._send_once(method, url, path, headers, body, params)
         except NtrvstaError as exc:
             if isinstance(exc, APIStatusError | APIConnectionError):

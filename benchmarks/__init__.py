@@ -1,0 +1,1 @@
+"""Benchmarks of ntrvsta-async against hand-written aiohttp baselines (``python -m benchmarks``)."""

@@ -1,0 +1,162 @@
+"""What every benchmark shares: the loopback server process, interleaved timing, verdicts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+__all__ = [
+    "API_KEY",
+    "ROOT",
+    "SECRET",
+    "Rates",
+    "Round",
+    "Verdict",
+    "interleaved",
+    "loopback_server",
+    "machine",
+    "report",
+]
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+API_KEY: Final = "bench-key-0123456789"
+SECRET: Final = "bench-secret"  # noqa: S105 - the benchmarks' own signing secret
+
+
+@contextlib.contextmanager
+def loopback_server(mode: str, *options: str) -> Iterator[str]:
+    """Start ``benchmarks._server`` in ``mode`` in a child process; yield its base URL."""
+    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "benchmarks._server",
+            mode,
+            "--api-key",
+            API_KEY,
+            "--secret",
+            SECRET,
+            *options,
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("http"):
+            raise RuntimeError(f"the {mode} loopback server did not start")
+        yield line
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@attrs.frozen
+class Rates:
+    """Per-round rates (operations per second) of one side of a comparison."""
+
+    samples: tuple[float, ...]
+
+    @property
+    def best(self) -> float:
+        """The fastest round: the least disturbed by other work on the machine."""
+        return max(self.samples)
+
+    @property
+    def median(self) -> float:
+        """The median round."""
+        return statistics.median(self.samples)
+
+
+Round = Callable[[], Awaitable[tuple[int, float]]]
+"""One timed round: returns (operations done, seconds taken)."""
+
+
+async def interleaved(sides: dict[str, Round], *, rounds: int, warmup: int = 1) -> dict[str, Rates]:
+    """Run each side's round in turn, ``rounds`` times (after ``warmup`` untimed turns)."""
+    for _ in range(warmup):
+        for run in sides.values():
+            await run()
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    for index in range(rounds):
+        order = list(sides.items())
+        if index % 2:
+            order.reverse()
+        for name, run in order:
+            done, seconds = await run()
+            samples[name].append(done / seconds)
+    return {name: Rates(tuple(values)) for name, values in samples.items()}
+
+
+@attrs.frozen
+class Verdict:
+    """One benchmark's figures (already formatted lines) and whether its targets were met."""
+
+    name: str
+    lines: tuple[str, ...]
+    met: bool
+    summary: str
+
+
+def report(verdict: Verdict) -> int:
+    """Print a verdict; the exit status a script returns for it."""
+    print(f"== {verdict.name}")
+    for line in verdict.lines:
+        print(f"   {line}")
+    print(f"   => {'met' if verdict.met else 'MISSED'}: {verdict.summary}", flush=True)
+    return 0 if verdict.met else 1
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine() -> list[str]:
+    """The machine and software the figures were measured on."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} logical cores (nproc)",
+        f"memory: {memory}",
+        f"OS: {platform.system()} {platform.release()}",
+        f"Python: {platform.python_version()} ({platform.python_implementation()})",
+        "packages: "
+        + ", ".join(
+            f"{name} {_version(name)}"
+            for name in ("ntrvsta-async", "aiohttp", "attrs", "cattrs", "tenacity", "orjson")
+        ),
+        f"measured: {time.strftime('%Y-%m-%d %H:%M %Z')}, load average at start"
+        f" {' '.join(f'{load:.2f}' for load in os.getloadavg())} (1, 5, 15 min)",
+    ]

@@ -1,0 +1,158 @@
+"""Fan-out: ``create_many`` invitations/s against a hand-written aiohttp loop, same concurrency.
+
+Both sides post the same JSON bodies with the same headers, pool and timeout to the same
+loopback server (a child process answering with a canned invitation), read each answer and
+decode it; the SDK also builds its models, checks arguments and runs its retry machinery.
+The same comparison against ``SandboxServer`` is shown for reference: the sandbox does far
+more per request (validation, create-or-reuse state) and is then the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Final
+
+import aiohttp
+
+from benchmarks._common import API_KEY, Round, Verdict, interleaved, loopback_server, report
+from ntrvsta_async import Candidate, InvitationRequest, NtrvstaClient
+
+__all__ = ["main", "measure"]
+
+CONCURRENCY: Final = 16
+PER_ROUND: Final = 4000
+ROUNDS: Final = 7
+TARGET: Final = 0.95
+SANDBOX_PER_ROUND: Final = 2000
+
+
+def _requests(template_id: str, count: int, start: int) -> Iterator[InvitationRequest]:
+    for n in range(start, start + count):
+        yield InvitationRequest(template_id, Candidate(email=f"candidate{n}@example.com"))
+
+
+async def _sdk_round(
+    client: NtrvstaClient, template_id: str, count: int, start: int
+) -> tuple[int, float]:
+    ok = 0
+    began = time.perf_counter()
+    async for outcome in client.invitations.create_many(
+        _requests(template_id, count, start), concurrency=CONCURRENCY
+    ):
+        ok += outcome.ok
+    elapsed = time.perf_counter() - began
+    if ok != count:
+        raise RuntimeError(f"create_many: {count - ok} of {count} failed")
+    return ok, elapsed
+
+
+async def _raw_round(
+    session: aiohttp.ClientSession, url: str, template_id: str, count: int, start: int
+) -> tuple[int, float]:
+    headers = {
+        "Accept": "application/json",
+        "X-Ntrvsta-Api-Key": API_KEY,
+        "Content-Type": "application/json; charset=utf-8",
+    }
+    inputs = iter(range(start, start + count))
+    ok = 0
+
+    async def worker() -> None:
+        nonlocal ok
+        for n in inputs:
+            body = {"templateId": template_id, "candidate": {"email": f"candidate{n}@example.com"}}
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            async with session.post(url, data=payload, headers=headers) as response:
+                raw = await response.read()
+                if response.status >= 300:
+                    raise RuntimeError(f"HTTP {response.status}")
+            ok += "invitationId" in json.loads(raw)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return ok, time.perf_counter() - began
+
+
+async def measure(
+    base_url: str, *, per_round: int = PER_ROUND, rounds: int = ROUNDS
+) -> dict[str, float]:
+    """Interleaved rounds of both sides: best and median invitations/s, CPU us per invitation."""
+    timeout = aiohttp.ClientTimeout(total=60, connect=10)
+    counter = iter(range(0, 10**9, per_round))
+    url = f"{base_url}/v1/interview-invitations"
+    cpu_us = {"sdk": float("inf"), "raw": float("inf")}
+
+    def timed(name: str, make: Callable[[int], Awaitable[tuple[int, float]]]) -> Round:
+        async def run() -> tuple[int, float]:
+            started = time.process_time()
+            done, seconds = await make(next(counter))
+            cpu_us[name] = min(cpu_us[name], (time.process_time() - started) / done * 1e6)
+            return done, seconds
+
+        return run
+
+    async with (
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100), timeout=timeout
+        ) as session,
+        NtrvstaClient(api_key=API_KEY, base_url=base_url) as client,
+    ):
+        template = await client.templates.create(title="Bench", external_posting_id="bench")
+        template_id = template.template_id
+        rates = await interleaved(
+            {
+                "sdk": timed("sdk", lambda n: _sdk_round(client, template_id, per_round, n)),
+                "raw": timed("raw", lambda n: _raw_round(session, url, template_id, per_round, n)),
+            },
+            rounds=rounds,
+        )
+    return {
+        "sdk_best": rates["sdk"].best,
+        "sdk_median": rates["sdk"].median,
+        "raw_best": rates["raw"].best,
+        "raw_median": rates["raw"].median,
+        "sdk_cpu_us": cpu_us["sdk"],
+        "raw_cpu_us": cpu_us["raw"],
+    }
+
+
+def verdict(figures: dict[str, float], sandbox: dict[str, float] | None = None) -> Verdict:
+    """Format the figures and judge the ratio of best rates against the target."""
+    ratio = figures["sdk_best"] / figures["raw_best"]
+    lines = [
+        f"create_many  : {figures['sdk_best']:8.0f} invitations/s best"
+        f" ({figures['sdk_median']:.0f} median); {figures['sdk_cpu_us']:.1f} us CPU each",
+        f"raw aiohttp  : {figures['raw_best']:8.0f} invitations/s best"
+        f" ({figures['raw_median']:.0f} median); {figures['raw_cpu_us']:.1f} us CPU each",
+        f"ratio        : {ratio:.3f} (target >= {TARGET}); concurrency {CONCURRENCY} both;"
+        f" SDK CPU {figures['sdk_cpu_us'] - figures['raw_cpu_us']:+.1f} us per invitation",
+    ]
+    if sandbox is not None:
+        sandbox_ratio = sandbox["sdk_best"] / sandbox["raw_best"]
+        lines.append(
+            f"on SandboxServer instead: create_many {sandbox['sdk_best']:.0f}/s,"
+            f" raw {sandbox['raw_best']:.0f}/s (ratio {sandbox_ratio:.3f})"
+        )
+    return Verdict(
+        name="fan-out (create_many)",
+        lines=tuple(lines),
+        met=ratio >= TARGET,
+        summary=f"ratio {ratio:.3f} vs target >= {TARGET}",
+    )
+
+
+def main() -> int:
+    """Run the fan-out benchmark (and, for comparison, the same against the sandbox)."""
+    with loopback_server("api") as base_url:
+        figures = asyncio.run(measure(base_url))
+    with loopback_server("sandbox") as base_url:
+        sandbox = asyncio.run(measure(base_url, per_round=SANDBOX_PER_ROUND, rounds=3))
+    return report(verdict(figures, sandbox))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

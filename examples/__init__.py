@@ -1,0 +1,1 @@
+"""Small runnable programs using ntrvsta-async; each runs against the sandbox in the tests."""
