@@ -53,6 +53,8 @@ class NtrvstaClient:
             raise ConfigurationError("session must be an aiohttp.ClientSession")
         if user_agent is not None and not isinstance(user_agent, str):
             raise ConfigurationError("user_agent must be a string")
+        if user_agent is not None and any(ord(c) < 32 or ord(c) == 127 for c in user_agent):
+            raise ConfigurationError("user_agent contains a control character")
         if contract is not None and not isinstance(contract, Contract):
             raise ConfigurationError("contract must be an ntrvsta_async.Contract")
         transport = Transport.create(

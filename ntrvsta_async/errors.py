@@ -13,6 +13,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "InboxError",
     "InvalidArgumentError",
     "NotFoundError",
     "NtrvstaError",
@@ -146,6 +147,14 @@ class ResponseValidationError(NtrvstaError):
 
     def __str__(self) -> str:
         return self.message if f"@ {self.path}" in self.message else f"{self.message} @ {self.path}"
+
+
+class InboxError(NtrvstaError):
+    """The store behind an inbox or lease (Redis) failed or could not be reached.
+
+    The poller reports it and tries again on its next pass; the webhook receiver answers
+    503 so the platform redelivers.
+    """
 
 
 class WebhookVerificationError(NtrvstaError):

@@ -140,11 +140,6 @@ async def test_wrong_shape_is_a_validation_error_naming_a_path(
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="transport/responses.py decode_json and status_error catch only ValueError",
-)
 @pytest.mark.parametrize("status", [200, 400])
 async def test_deeply_nested_json_is_a_clear_error(
     scripted: Scripted, client: NtrvstaClient, status: int

@@ -418,10 +418,6 @@ async def test_run_once_cancelled_mid_claim_leaves_results_claimable(
         assert sorted(gate.handled) == RESULTS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLiteInbox._transaction leaves BEGIN IMMEDIATE open when cancelled mid-statement",
-)
 async def test_sqlite_inbox_call_cancelled_halfway_leaves_it_usable(tmp_path: Path) -> None:
     async with SQLiteInbox(tmp_path / "i.db") as inbox:
         await inbox.claim("warm-up")

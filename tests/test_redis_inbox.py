@@ -15,8 +15,8 @@ import pytest
 import redis.asyncio
 
 from ntrvsta_async import ConfigurationError, NtrvstaError
+from ntrvsta_async.errors import InboxError
 from ntrvsta_async.reconcile import ClaimState, Inbox, RedisInbox
-from ntrvsta_async.reconcile.redis_inbox import InboxError
 from tests import test_inbox as contract
 from tests.redis_support import RedisProcess, redis_process, redis_server
 

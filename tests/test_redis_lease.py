@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio
 
 from ntrvsta_async import ConfigurationError, NtrvstaClient, ResultSummary
+from ntrvsta_async.errors import InboxError
 from ntrvsta_async.reconcile import Lease, RedisInbox, RedisLease, ResultPoller
-from ntrvsta_async.reconcile.redis_inbox import InboxError
 from ntrvsta_async.sandbox import SandboxServer
 from tests.redis_support import (
     RedisProcess,

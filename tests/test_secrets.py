@@ -191,11 +191,6 @@ def _post(path: str) -> Callable[[NtrvstaClient], Coroutine[Any, Any, Any]]:
             _post("/v1/echo-everywhere"),
             PermissionDeniedError,
             id="code-and-request-id-echo",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="transport/responses.py status_error scrubs the message only, not the"
-                " code or request id that str(exc) shows",
-            ),
         ),
     ],
 )
@@ -220,10 +215,6 @@ async def test_connection_errors_never_show_the_key() -> None:
     assert leaks(everything_shown(info.value), API_KEY) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transport/responses.py decode_json quotes the body's first bytes without scrubbing",
-)
 async def test_a_non_json_body_echoing_the_key_is_scrubbed_from_the_error() -> None:
     async def echo(request: web.Request) -> web.Response:
         return web.Response(text=f"key={request.headers['X-Ntrvsta-Api-Key']}")

@@ -214,6 +214,8 @@ class ResultPoller:
                 if not leader:
                     return self._finish(ReconcileReport(leader=False), started)
                 fence = self._lease.epoch
+                if fence is None:  # the lease ran out between acquire() and now
+                    return self._finish(ReconcileReport(leader=False), started)
             tally = _Tally()
             await asyncio.gather(*(self._poll(p, tally, fence) for p in self.partitions))
             now = self._clock()

@@ -13,14 +13,14 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from ntrvsta_async.errors import ConfigurationError, NtrvstaError
+from ntrvsta_async.errors import ConfigurationError, InboxError
 from ntrvsta_async.reconcile.inbox import Claim, ClaimState, Inbox, _check_ttl, _new_token
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["DEFAULT_PREFIX", "InboxError", "RedisInbox"]
+__all__ = ["DEFAULT_PREFIX", "RedisInbox"]
 
 T = TypeVar("T")
 
@@ -58,14 +58,6 @@ if stored and tonumber(stored) > tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'value', ARGV[1], 'fence', ARGV[2])
 return 1
 """
-
-
-class InboxError(NtrvstaError):
-    """The store behind an inbox or lease (Redis) failed or could not be reached.
-
-    The poller reports it and tries again on its next pass; the webhook receiver answers
-    503 so the platform redelivers.
-    """
 
 
 def _import_redis() -> Any:

@@ -125,7 +125,27 @@ class SQLiteInbox(Inbox):
                 raise ConfigurationError(f"could not switch {self._path!r} to WAL journaling")
             return
 
-    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _transaction(
+        self,
+        work: Callable[[aiosqlite.Connection], Awaitable[T]],
+        *,
+        undo: Callable[[T], Awaitable[None]] | None = None,
+    ) -> T:
+        """Run ``work`` in one transaction that a cancelled caller cannot leave half-done.
+
+        The transaction always runs to its end; when the caller was cancelled meanwhile,
+        ``undo`` gets the committed result (a claim nobody will use is released).
+        """
+        task = asyncio.ensure_future(self._run_transaction(work))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait([task])
+            if undo is not None and not task.cancelled() and task.exception() is None:
+                await undo(task.result())
+            raise
+
+    async def _run_transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         async with self._lock:
             conn = await self._connection()
             await conn.execute("BEGIN IMMEDIATE")
@@ -165,7 +185,11 @@ class SQLiteInbox(Inbox):
             )
             return Claim(ClaimState.CLAIMED, token)
 
-        return await self._transaction(work)
+        async def undo(claim: Claim) -> None:
+            if claim.token is not None:
+                await self.release(key, claim.token)
+
+        return await self._transaction(work, undo=undo)
 
     async def complete(self, key: str, token: str) -> None:
         """See ``Inbox.complete``."""

@@ -36,7 +36,7 @@ class Response:
     data: Any
 
 
-def decode_json(raw: bytes, *, status: int) -> Any:
+def decode_json(raw: bytes, *, status: int, scrub: str = "") -> Any:
     """Decode a success body; anything but JSON is a ``ResponseValidationError``.
 
     orjson decodes when installed; whatever it refuses (a BOM, NaN, lone surrogates) gets a
@@ -48,15 +48,19 @@ def decode_json(raw: bytes, *, status: int) -> Any:
     if loads is not None:
         try:
             return loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        snippet = raw[:80].decode("utf-8", "replace")
+    except (ValueError, RecursionError):
+        snippet = _scrubbed(raw[: 80 + len(scrub)].decode("utf-8", "replace"), scrub)[:80]
         raise ResponseValidationError(
             f"HTTP {status} response is not JSON (starts with {snippet!r})", body=snippet
         ) from None
+
+
+def _scrubbed(text: str, secret: str) -> str:
+    return text.replace(secret, "[redacted]") if secret else text
 
 
 def _first_str(*candidates: Any) -> str | None:
@@ -89,16 +93,19 @@ def status_error(
     """The exception for a non-success response, with message, code and request id."""
     try:
         body: Any = json.loads(raw) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        body = raw[:_MAX_MESSAGE].decode("utf-8", "replace")
+    except (ValueError, RecursionError):
+        body = _scrubbed(raw[: _MAX_MESSAGE + len(scrub)].decode("utf-8", "replace"), scrub)
     message, code = _error_fields(body)
     if message is None:
         message = body if isinstance(body, str) and body.strip() else (reason or "error")
-    message = message.replace(scrub, "[redacted]")[:_MAX_MESSAGE]
+    message = _scrubbed(message, scrub)[:_MAX_MESSAGE]
+    code = _scrubbed(code, scrub) if code is not None else None
     lowered = {k.lower(): v for k, v in headers.items()}
     request_id = next(
         (lowered[name] for name in assumptions.REQUEST_ID_HEADERS if name in lowered), None
     )
+    if request_id is not None:
+        request_id = _scrubbed(request_id, scrub)
     cls = status_error_class(status)
     kwargs: dict[str, Any] = {
         "status": status,

@@ -272,7 +272,9 @@ class Transport:
         logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
         if 200 <= status < 300:
             return Response(
-                status=status, headers=resp_headers, data=decode_json(raw, status=status)
+                status=status,
+                headers=resp_headers,
+                data=decode_json(raw, status=status, scrub=self._api_key),
             )
         if 300 <= status < 400:
             raise status_error(
