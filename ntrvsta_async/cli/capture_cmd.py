@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ntrvsta_async.cli.common import CliError, echo_json, run_async
+from ntrvsta_async.cli.common import (
+    CliError,
+    echo_json,
+    require_secrets,
+    run_async,
+    webhook_secrets_option,
+)
 
 if TYPE_CHECKING:
     from ntrvsta_async.doctor import DeliveryAnalysis
@@ -86,13 +92,7 @@ async def _serve(
     help="Port to listen on (0: any free).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option(
-    "--secret",
-    "secrets",
-    multiple=True,
-    envvar="NTRVSTA_WEBHOOK_SECRET",
-    help="Signing secret; repeat while rotating [env NTRVSTA_WEBHOOK_SECRET, space-separated].",
-)
+@webhook_secrets_option
 @click.option(
     "--out",
     "directory",
@@ -130,8 +130,7 @@ def capture(
     scheme that matched (OP-13), with the index of the secret, and which payload fields
     arrived (OP-15). A recorded pair becomes a test fixture as it is.
     """
-    if not secrets:
-        raise click.UsageError("no secret: pass --secret or set NTRVSTA_WEBHOOK_SECRET")
+    secrets_list = require_secrets(secrets)
     captures: list[DeliveryAnalysis] = []
 
     async def main() -> None:
@@ -139,7 +138,7 @@ def capture(
             host=host,
             port=port,
             directory=directory,
-            secrets=list(secrets),
+            secrets=secrets_list,
             tolerance=tolerance or None,
             count=count,
             as_json=as_json,

@@ -300,3 +300,22 @@ def stdout_is_tty() -> bool:
 def stderr_is_tty() -> bool:
     """True when stderr is a terminal (progress bars instead of periodic lines)."""
     return sys.stderr.isatty()
+
+
+WEBHOOK_SECRET_ENV: Final = "NTRVSTA_WEBHOOK_SECRET"  # noqa: S105 - a variable name
+
+webhook_secrets_option = click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    envvar=WEBHOOK_SECRET_ENV,
+    help=f"Signing secret; repeat while rotating [env {WEBHOOK_SECRET_ENV}, space-separated].",
+)
+"""The ``--secret`` option of the webhook commands (several while a secret rotates)."""
+
+
+def require_secrets(secrets: tuple[str, ...]) -> list[str]:
+    """The given webhook secrets, or a usage error naming both ways to pass one."""
+    if not secrets:
+        raise click.UsageError(f"no secret: pass --secret or set {WEBHOOK_SECRET_ENV}")
+    return list(secrets)

@@ -6,7 +6,12 @@ import sys
 
 import click
 
-from ntrvsta_async.cli.common import CliError, echo_json
+from ntrvsta_async.cli.common import (
+    CliError,
+    echo_json,
+    require_secrets,
+    webhook_secrets_option,
+)
 from ntrvsta_async.errors import WebhookVerificationError
 
 __all__ = ["webhooks"]
@@ -28,13 +33,7 @@ def webhooks() -> None:
 
 
 @webhooks.command("verify")
-@click.option(
-    "--secret",
-    "secrets",
-    multiple=True,
-    envvar="NTRVSTA_WEBHOOK_SECRET",
-    help="Signing secret; repeat while rotating [env NTRVSTA_WEBHOOK_SECRET, space-separated].",
-)
+@webhook_secrets_option
 @click.option(
     "-H",
     "--header",
@@ -58,13 +57,12 @@ def verify(secrets: tuple[str, ...], header_values: tuple[str, ...], tolerance: 
     """
     from ntrvsta_async.webhooks import UnknownEvent, WebhookVerifier
 
-    if not secrets:
-        raise click.UsageError("no secret: pass --secret or set NTRVSTA_WEBHOOK_SECRET")
+    secrets_list = require_secrets(secrets)
     headers = _headers(header_values)
     if sys.stdin.isatty():
         click.echo("reading the delivery body from stdin; end it with Ctrl-D", err=True)
     body = sys.stdin.buffer.read()
-    verifier = WebhookVerifier(list(secrets), tolerance=tolerance or None)
+    verifier = WebhookVerifier(secrets_list, tolerance=tolerance or None)
     try:
         event = verifier.verify(body, headers)
     except WebhookVerificationError as exc:
