@@ -8,18 +8,22 @@ fence that keeps a deposed leader from moving a checkpoint back.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, Self, TypeVar, runtime_checkable
 
 import attrs
 
 from ntrvsta_async.errors import ConfigurationError
 
-__all__ = ["Claim", "ClaimState", "Inbox", "MemoryInbox"]
+__all__ = ["Claim", "ClaimState", "Inbox", "MemoryInbox", "claim_settled", "settle"]
+
+T = TypeVar("T")
 
 
 class ClaimState(enum.Enum):
@@ -194,3 +198,31 @@ def _fence_after(stored: int | None, given: int | None) -> tuple[bool, int | Non
     if stored is not None and stored > given:
         return False, stored
     return True, given
+
+
+async def settle(call: Awaitable[T], *, undo: Callable[[T], Awaitable[None]] | None = None) -> T:
+    """Await an inbox call to its end even if the caller is cancelled meanwhile.
+
+    A backend call cut off halfway can leave it mid-transaction. On cancellation the call
+    still finishes, ``undo`` (when given) gets its result, and the cancellation is re-raised.
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if undo is not None and not task.cancelled() and task.exception() is None:
+            with contextlib.suppress(Exception):
+                await settle(undo(task.result()))
+        raise
+
+
+async def claim_settled(inbox: Inbox, key: str, ttl: float) -> Claim:
+    """``inbox.claim`` that gives the claim back when the caller is cancelled meanwhile, so a
+    cancelled caller never leaves a result held until its claim expires."""
+
+    async def give_back(claim: Claim) -> None:
+        if claim.token is not None:
+            await inbox.release(key, claim.token)
+
+    return await settle(inbox.claim(key, ttl=ttl), undo=give_back)

@@ -23,7 +23,7 @@ import attrs
 from ..errors import AuthenticationError, BadRequestError, ConfigurationError, NtrvstaError
 from ..models import Page, ResultSummary
 from .checkpoint import Checkpoint
-from .inbox import Claim, ClaimState, Inbox
+from .inbox import ClaimState, Inbox, claim_settled, settle
 from .lease import Lease
 from .report import ReconcileReport
 
@@ -42,36 +42,6 @@ ResultHandler = Callable[[ResultSummary], Awaitable[object]]
 ReportCallback = Callable[[ReconcileReport], object]
 
 T = TypeVar("T")
-
-
-async def _settle(call: Awaitable[T]) -> T:
-    """Await an inbox call to its end even if the caller is cancelled meanwhile.
-
-    A backend call cut off halfway can leave it mid-transaction; the cancellation is
-    re-raised once the call has finished.
-    """
-    task = asyncio.ensure_future(call)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
-
-
-async def _claim(inbox: Inbox, key: str, ttl: float) -> Claim:
-    """``inbox.claim`` that gives the claim back when the caller is cancelled meanwhile, so a
-    cancelled caller never leaves a result held until its claim expires."""
-    task = asyncio.ensure_future(inbox.claim(key, ttl=ttl))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        if not task.cancelled() and task.exception() is None:
-            token = task.result().token
-            if token is not None:
-                with contextlib.suppress(Exception):
-                    await _settle(inbox.release(key, token))
-        raise
 
 
 @attrs.frozen
@@ -381,7 +351,7 @@ class ResultPoller:
         )
 
     async def _save(self, partition: Partition, checkpoint: Checkpoint, fence: int | None) -> None:
-        stored = await _settle(
+        stored = await settle(
             self._inbox.set_checkpoint(
                 self._checkpoint_name(partition), checkpoint.dumps(), fence=fence
             )
@@ -411,7 +381,7 @@ class ResultPoller:
         key = item.key
         async with self._limit:
             try:
-                claim = await _claim(self._inbox, key, self.claim_ttl)
+                claim = await claim_settled(self._inbox, key, self.claim_ttl)
             except Exception as exc:
                 tally.failed += 1
                 tally.errors.append(f"inbox: {exc}")
@@ -427,7 +397,7 @@ class ResultPoller:
             try:
                 await self._handler(item)
             except asyncio.CancelledError:
-                await _settle(self._release(key, token))
+                await settle(self._release(key, token))
                 raise
             except Exception:
                 tally.failed += 1
@@ -435,7 +405,7 @@ class ResultPoller:
                 await self._release(key, token)
                 return False
             try:
-                await _settle(self._inbox.complete(key, token))
+                await settle(self._inbox.complete(key, token))
             except Exception as exc:
                 tally.failed += 1
                 tally.errors.append(f"inbox: {exc}")

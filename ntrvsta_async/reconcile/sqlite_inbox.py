@@ -16,6 +16,7 @@ from ntrvsta_async.reconcile.inbox import (
     _check_ttl,
     _fence_after,
     _new_token,
+    settle,
 )
 
 if TYPE_CHECKING:
@@ -136,14 +137,7 @@ class SQLiteInbox(Inbox):
         The transaction always runs to its end; when the caller was cancelled meanwhile,
         ``undo`` gets the committed result (a claim nobody will use is released).
         """
-        task = asyncio.ensure_future(self._run_transaction(work))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            await asyncio.wait([task])
-            if undo is not None and not task.cancelled() and task.exception() is None:
-                await undo(task.result())
-            raise
+        return await settle(self._run_transaction(work), undo=undo)
 
     async def _run_transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         async with self._lock:

@@ -14,8 +14,13 @@ from aiohttp import web
 from ntrvsta_async.assumptions import WEBHOOK_IDEMPOTENCY_HEADER
 from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
 from ntrvsta_async.models import ResultCompletedEvent
-from ntrvsta_async.reconcile.inbox import ClaimState, Inbox, MemoryInbox
-from ntrvsta_async.reconcile.poller import _claim, _settle
+from ntrvsta_async.reconcile.inbox import (
+    ClaimState,
+    Inbox,
+    MemoryInbox,
+    claim_settled,
+    settle,
+)
 from ntrvsta_async.webhooks.verifier import UnknownEvent, WebhookVerifier
 
 __all__ = [
@@ -133,7 +138,7 @@ def webhook_handler(
             await _release(store, key, token)
             return
         try:
-            await _settle(store.complete(key, token))
+            await settle(store.complete(key, token))
         except Exception:
             logger.exception("could not mark result %s done in the inbox", key)
             return
@@ -188,7 +193,7 @@ def webhook_handler(
         if idempotency_key and recent.get(idempotency_key) == key:
             return _accepted("duplicate", key)
         try:
-            claim = await _claim(store, key, claim_ttl)
+            claim = await claim_settled(store, key, claim_ttl)
         except Exception:
             logger.exception("inbox unavailable; asking for a redelivery of result %s", key)
             return web.json_response({"error": "inbox_unavailable"}, status=503)
@@ -236,7 +241,7 @@ async def _answer_and_close(
 
 async def _release(store: Inbox, key: str, token: str) -> None:
     try:
-        await _settle(store.release(key, token))
+        await settle(store.release(key, token))
     except Exception:
         logger.exception("could not release the claim on result %s; it expires on its own", key)
 
