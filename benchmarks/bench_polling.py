@@ -21,7 +21,7 @@ import aiohttp
 
 from benchmarks._common import API_KEY, Round, Verdict, interleaved, loopback_server, report
 from ntrvsta_async import NtrvstaClient
-from ntrvsta_async._converter import orjson_loads
+from ntrvsta_async._json import orjson_loads
 
 __all__ = ["main", "measure"]
 

@@ -28,7 +28,7 @@ from cattrs.v import format_exception, transform_error
 
 from .errors import ResponseValidationError
 
-__all__ = ["converter", "fast_converter", "orjson_loads", "structure", "to_camel", "to_wire"]
+__all__ = ["converter", "fast_converter", "structure", "to_camel", "to_wire"]
 
 T = TypeVar("T")
 
@@ -39,24 +39,6 @@ converter: Final = cattrs.Converter(detailed_validation=True, forbid_extra_keys=
 """Builds models with detailed validation: errors name every bad field's path."""
 fast_converter: Final = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
 """Builds well-formed JSON quickly; any error is only a signal to ask ``converter``."""
-
-
-_UNRESOLVED: Final = object()
-_orjson_loads: Any = _UNRESOLVED
-
-
-def orjson_loads() -> Callable[[bytes], Any] | None:
-    """``orjson.loads`` when the ``speed`` extra is installed (imported on first use), else None."""
-    global _orjson_loads
-    if _orjson_loads is _UNRESOLVED:
-        try:
-            import orjson  # type: ignore[import-not-found, unused-ignore]
-        except ImportError:
-            _orjson_loads = None
-        else:
-            _orjson_loads = orjson.loads
-    found: Callable[[bytes], Any] | None = _orjson_loads
-    return found
 
 
 def to_camel(name: str) -> str:

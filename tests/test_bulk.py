@@ -144,6 +144,30 @@ async def test_input_is_read_lazily_and_outcomes_stream(
         run.__aiter__()
 
 
+async def test_a_slow_consumer_holds_the_workers_back(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    _, client = server
+    pulled = 0
+
+    def generate() -> Iterator[InvitationRequest]:
+        nonlocal pulled
+        for i in range(60):
+            pulled += 1
+            yield InvitationRequest("tpl", Candidate(email=f"s{i}@example.com"))
+
+    ahead: list[int] = []
+    consumed = 0
+    async for outcome in client.invitations.create_many(generate(), concurrency=3):
+        assert outcome.ok
+        consumed += 1
+        await asyncio.sleep(0.01)
+        ahead.append(pulled - consumed)
+    assert consumed == 60
+    assert max(ahead) <= 2 * 3
+    assert max(ahead) >= 3
+
+
 async def test_async_iterable_input(server: tuple[InvitationServer, NtrvstaClient]) -> None:
     _, client = server
 

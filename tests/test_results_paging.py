@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aioresponses import aioresponses
 from yarl import URL
 
-from ntrvsta_async import InvalidArgumentError, NtrvstaClient, ResponseValidationError
+from ntrvsta_async import (
+    BadRequestError,
+    InvalidArgumentError,
+    NtrvstaClient,
+    ResponseValidationError,
+)
 
-from .conftest import BASE
+from .conftest import API_KEY, BASE
 
 RESULTS = f"{BASE}/v1/interview-results"
 
@@ -143,3 +152,99 @@ async def test_malformed_pages_name_the_json_path(
         await client.results.list_page()
     assert info.value.path == path
     assert path in str(info.value)
+
+
+class PagingServer:
+    """Loopback results pages of two items; pages after the first wait for ``release``."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+        self.requested: list[int] = []
+        self.release = asyncio.Event()
+        self.cancelled = 0
+        self.fail_at: int | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        page = int(request.query.get("cursor", "0"))
+        self.requested.append(page)
+        if page:
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        if page == self.fail_at:
+            return web.json_response({"message": "bad cursor"}, status=400)
+        following = page + 1 if page + 1 < self.pages else None
+        return web.json_response(
+            {
+                "items": [item(2 * page), item(2 * page + 1)],
+                "nextCursor": str(following) if following is not None else None,
+            }
+        )
+
+
+@pytest.fixture
+async def paging() -> AsyncIterator[tuple[PagingServer, NtrvstaClient]]:
+    state = PagingServer(pages=3)
+    app = web.Application()
+    app.router.add_get("/v1/interview-results", state.handle)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with NtrvstaClient(api_key=API_KEY, base_url=base) as client:
+        yield state, client
+    await runner.cleanup()
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110 - the server signals nothing
+            await asyncio.sleep(0.005)
+
+
+async def test_next_page_is_requested_while_the_current_one_is_consumed(
+    paging: tuple[PagingServer, NtrvstaClient],
+) -> None:
+    state, client = paging
+    listing = client.results.list()
+    first = await anext(listing)
+    assert first.result_id == "r0"
+    await wait_until(lambda: state.requested == [0, 1])
+    state.release.set()
+    rest = [summary.result_id async for summary in listing]
+    assert rest == ["r1", "r2", "r3", "r4", "r5"]
+    assert state.requested == [0, 1, 2]
+
+
+async def test_leaving_the_loop_early_cancels_the_read_ahead(
+    paging: tuple[PagingServer, NtrvstaClient],
+) -> None:
+    state, client = paging
+    listing = client.results.list()
+    assert (await anext(listing)).result_id == "r0"
+    await wait_until(lambda: state.requested == [0, 1])
+    started = time.monotonic()
+    await listing.aclose()
+    assert time.monotonic() - started < 1
+    await wait_until(lambda: state.cancelled == 1)
+    assert state.requested == [0, 1]
+
+
+async def test_a_failing_next_page_is_raised_after_the_current_page(
+    paging: tuple[PagingServer, NtrvstaClient],
+) -> None:
+    state, client = paging
+    state.fail_at = 2
+    state.release.set()
+    seen: list[str | None] = []
+
+    async def consume() -> None:
+        async for summary in client.results.list():
+            seen.append(summary.result_id)
+
+    with pytest.raises(BadRequestError):
+        await consume()
+    assert seen == ["r0", "r1", "r2", "r3"]

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 import json
+import math
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from aioresponses import aioresponses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from yarl import URL
 
-from ntrvsta_async import Candidate, InvalidArgumentError, NtrvstaClient
+from ntrvsta_async import (
+    Candidate,
+    InvalidArgumentError,
+    NtrvstaClient,
+    ResponseValidationError,
+    _json,
+)
 
 from .conftest import API_KEY, BASE
 
@@ -207,3 +218,103 @@ async def test_escape_hatch_request(mock: aioresponses, client: NtrvstaClient) -
         sent(mock, "GET", f"{BASE}/v1/templates/tpl_1?expand=all")["headers"]["X-Ntrvsta-Api-Key"]
         == API_KEY
     )
+
+
+class Tier(enum.Enum):
+    GOLD = "gold"
+
+
+@pytest.fixture(params=["orjson", "json"])
+def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with orjson (when installed) and with the standard library encoder."""
+    if request.param == "json":
+        monkeypatch.setattr(_json, "_orjson", None)
+    elif _json.orjson_loads() is None:
+        pytest.skip("orjson (the speed extra) is not installed")
+    return str(request.param)
+
+
+async def test_bodies_are_the_same_json_whichever_encoder(
+    mock: aioresponses, client: NtrvstaClient, encoder: str
+) -> None:
+    ref = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    mock.post(INVITATIONS, payload={"invitationId": "inv_1"}, status=201)
+    await client.invitations.create(
+        template_id="tpl_ü",
+        candidate=Candidate(email="zoë@example.com"),
+        extra_body={
+            "score": float("nan"),
+            "limit": float("-inf"),
+            "ref": ref,
+            "tier": Tier.GOLD,
+            "tags": ("a", "b"),
+            "nested": {"big": 2**70, "keys": {1: "one"}},
+        },
+    )
+    raw = sent(mock, "POST", INVITATIONS)["data"]
+    assert "zoë".encode() in raw
+    assert json.loads(raw) == {
+        "templateId": "tpl_ü",
+        "candidate": {"email": "zoë@example.com"},
+        "score": None,
+        "limit": None,
+        "ref": str(ref),
+        "tier": "gold",
+        "tags": ["a", "b"],
+        "nested": {"big": 2**70, "keys": {"1": "one"}},
+    }
+
+
+@pytest.mark.parametrize(
+    "extra_body",
+    [{"when": datetime(2026, 1, 1, tzinfo=UTC)}, {"blob": b"\x00"}, {"thing": object()}],
+)
+async def test_a_body_json_cannot_carry_is_refused_and_nothing_sent(
+    mock: aioresponses, client: NtrvstaClient, encoder: str, extra_body: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="not JSON"):
+        await client.invitations.create(
+            template_id="tpl", candidate={"email": "a@b.c"}, extra_body=extra_body
+        )
+    assert not mock.requests
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+@given(value=_JSON_VALUES)
+@settings(max_examples=150, deadline=None)
+def test_both_encoders_write_the_same_value(value: Any) -> None:
+    fast = _json.dumps(value)
+    saved = _json._orjson
+    _json._orjson = None
+    try:
+        plain = _json.dumps(value)
+    finally:
+        _json._orjson = saved
+    assert json.loads(fast) == json.loads(plain) == _finite(value)
+
+
+async def test_a_reused_flag_from_the_status_keeps_the_body_as_sent_in_errors(
+    mock: aioresponses, client: NtrvstaClient
+) -> None:
+    body = {"invitationId": "inv_1", "createdAt": "last week"}
+    mock.post(INVITATIONS, payload=body, status=201)
+    with pytest.raises(ResponseValidationError) as info:
+        await client.invitations.create(template_id="tpl", candidate={"email": "a@b.c"})
+    assert info.value.body == body
+    assert info.value.path == "$.createdAt"

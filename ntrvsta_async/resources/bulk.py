@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections import deque
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Callable,
     Generator,
     Iterable,
+    Iterator,
     Mapping,
     Sized,
 )
@@ -102,6 +103,11 @@ class _Throttle:
             loop = asyncio.get_running_loop()
             self._until = max(self._until, loop.time() + max(wait, _MIN_PAUSE))
 
+    @property
+    def holding(self) -> bool:
+        """True while a 429 holds back new requests."""
+        return self._until > 0 and self._until > asyncio.get_running_loop().time()
+
     async def wait(self) -> None:
         loop = asyncio.get_running_loop()
         while (delay := self._until - loop.time()) > 0:  # noqa: ASYNC110 - the pause may grow
@@ -109,33 +115,98 @@ class _Throttle:
 
 
 class _Source:
-    """Hands out ``(index, item)`` pairs from a sync or async iterable, one at a time."""
+    """Hands out ``(index, item)`` pairs from a sync or async iterable, one at a time.
+
+    A sync iterable is read with ``take()``, which awaits nothing, so workers cannot
+    interleave inside it; an async one with ``next()``, under a lock.
+    """
 
     def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
-        self._sync = iter(items) if isinstance(items, Iterable) else None
+        self.sync = isinstance(items, Iterable)
+        self._sync: Iterator[Any] | None = iter(items) if isinstance(items, Iterable) else None
         self._async = aiter(items) if not isinstance(items, Iterable) else None
         self._lock = asyncio.Lock()
         self._index = 0
         self.exhausted = False
 
+    def take(self) -> tuple[int, Any] | None:
+        """The next pair of a sync iterable, or None at its end."""
+        if self.exhausted:
+            return None
+        assert self._sync is not None
+        try:
+            item = next(self._sync)
+        except StopIteration:
+            self.exhausted = True
+            return None
+        return self._numbered(item)
+
     async def next(self) -> tuple[int, Any] | None:
+        """The next pair of an async iterable, or None at its end."""
         async with self._lock:
             if self.exhausted:
                 return None
+            assert self._async is not None
             try:
-                if self._sync is not None:
-                    item = next(self._sync)
-                else:
-                    assert self._async is not None
-                    item = await anext(self._async)
-            except (StopIteration, StopAsyncIteration):
+                item = await anext(self._async)
+            except StopAsyncIteration:
                 self.exhausted = True
                 return None
-            index, self._index = self._index, self._index + 1
-            return index, item
+            return self._numbered(item)
+
+    def _numbered(self, item: Any) -> tuple[int, Any]:
+        index, self._index = self._index, self._index + 1
+        return index, item
 
 
-_END = object()
+class _Outbox:
+    """Outcomes on their way to the consumer; workers hold back while ``limit`` are waiting."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[BulkOutcome] = deque()
+        self._limit = limit
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.closed = False
+        self.error: Exception | None = None
+
+    def put(self, outcome: BulkOutcome) -> None:
+        """Hand an outcome over and wake the consumer."""
+        self._items.append(outcome)
+        self._arrived.set()
+
+    @property
+    def full(self) -> bool:
+        """True while the consumer is ``limit`` or more outcomes behind."""
+        return len(self._items) >= self._limit
+
+    async def room(self) -> None:
+        """Wait until the consumer has caught up below ``limit``."""
+        while self.full:
+            self._room.clear()
+            await self._room.wait()
+
+    def close(self, error: Exception | None = None) -> None:
+        """No more outcomes will come; ``error`` ends the consumer's loop with it."""
+        self.closed = True
+        self.error = error
+        self._arrived.set()
+
+    def pop(self) -> BulkOutcome | None:
+        """The oldest waiting outcome, or None when there is none yet."""
+        if not self._items:
+            return None
+        outcome = self._items.popleft()
+        if len(self._items) < self._limit:
+            self._room.set()
+        return outcome
+
+    async def arrival(self) -> None:
+        """Wait until an outcome arrives or the outbox is closed."""
+        self._arrived.clear()
+        if not self._items and not self.closed:
+            await self._arrived.wait()
 
 
 class BulkRun:
@@ -191,71 +262,72 @@ class BulkRun:
             failed=tuple(sorted(failed, key=lambda o: o.index)),
         )
 
-    def __aiter__(self) -> AsyncIterator[BulkOutcome]:
+    def __aiter__(self) -> AsyncGenerator[BulkOutcome, None]:
         if self._consumed:
             raise ConfigurationError("this create_many() run was already consumed")
         self._consumed = True
         return self._run()
 
-    async def _run(self) -> AsyncIterator[BulkOutcome]:
+    async def _run(self) -> AsyncGenerator[BulkOutcome, None]:
         limiter = _make_limiter(self._rate_limit)
         throttle = _Throttle()
         invitations = self._invitations._throttled(throttle.note, throttle.wait)
         source = _Source(self._requests)
-        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._concurrency)
+        outbox = _Outbox(self._concurrency)
 
-        async def one(index: int, raw: object) -> BulkOutcome:
+        async def attempt(index: int, raw: object) -> BulkOutcome:
             try:
                 request = InvitationRequest.coerce(raw)
             except InvalidArgumentError as exc:
-                return BulkOutcome(index=index, request=raw, error=exc)
-            await throttle.wait()
+                return BulkOutcome(index, raw, None, exc)
             try:
-                async with limiter or contextlib.nullcontext():
-                    invitation = await invitations.create(
-                        template_id=request.template_id,
-                        candidate=request.candidate,
-                        extra_body=request.extra_body,
-                    )
+                if throttle.holding:
+                    await throttle.wait()
+                if limiter is not None:
+                    await limiter.acquire()
+                invitation = await invitations.create(
+                    template_id=request.template_id,
+                    candidate=request.candidate,
+                    extra_body=request.extra_body,
+                )
             except Exception as exc:
-                return BulkOutcome(index=index, request=request, error=exc)
-            return BulkOutcome(index=index, request=request, invitation=invitation)
+                return BulkOutcome(index, request, None, exc)
+            return BulkOutcome(index, request, invitation)
 
         async def worker() -> None:
-            while (pair := await source.next()) is not None:
-                await queue.put(await one(*pair))
+            while (pair := source.take() if source.sync else await source.next()) is not None:
+                outbox.put(await attempt(*pair))
+                if outbox.full:
+                    await outbox.room()
 
         async def workers() -> None:
             try:
                 await asyncio.gather(*(worker() for _ in range(self._concurrency)))
             except Exception as exc:
-                await queue.put(_Failure(exc))
+                outbox.close(exc)
             else:
-                await queue.put(_END)
+                outbox.close()
 
         task = asyncio.create_task(workers())
         done = 0
         try:
-            while (item := await queue.get()) is not _END:
-                if isinstance(item, _Failure):
-                    raise item.error
-                assert isinstance(item, BulkOutcome)
+            while True:
+                outcome = outbox.pop()
+                if outcome is None:
+                    if outbox.closed:
+                        break
+                    await outbox.arrival()
+                    continue
                 done += 1
                 if self._on_progress is not None:
                     self._on_progress(done, self._total)
-                yield item
+                yield outcome
+            if outbox.error is not None:
+                raise outbox.error
         finally:
             if not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-
-@attrs.frozen
-class _Failure:
-    """The input iterable itself raised: the fan-out stops and re-raises it."""
-
-    error: Exception
+                await asyncio.wait([task])
 
 
 def _make_limiter(rate: float | None) -> Any:

@@ -8,11 +8,10 @@ from urllib.parse import quote
 
 import attrs
 
-from .._converter import structure
 from ..errors import InvalidArgumentError
 from ..models import Candidate, CandidateLike, Invitation
 from ..transport import Transport
-from ._created import reused_flag
+from ._created import created_model
 from ._params import check, merge_extra
 from .bulk import BulkRun, ProgressCallback
 
@@ -38,8 +37,22 @@ def candidate_from(value: CandidateLike) -> Candidate:
         raise InvalidArgumentError(
             f"candidate must be a Candidate or a mapping, not {type(value).__name__}"
         )
-    check("candidate.email", candidate.email, str, optional=False)
-    if not candidate.email.strip():
+    email, first, last, external = (
+        candidate.email,
+        candidate.first_name,
+        candidate.last_name,
+        candidate.external_candidate_id,
+    )
+    if (
+        email.__class__ is str
+        and email.strip()
+        and (first is None or first.__class__ is str)
+        and (last is None or last.__class__ is str)
+        and (external is None or external.__class__ is str)
+    ):
+        return candidate
+    check("candidate.email", email, str, optional=False)
+    if not email.strip():
         raise InvalidArgumentError("candidate.email is empty")
     for name in ("first_name", "last_name", "external_candidate_id"):
         check(f"candidate.{name}", getattr(candidate, name), str)
@@ -66,18 +79,14 @@ class Invitations:
         """
         check("template_id", template_id, str, optional=False)
         body = {"templateId": template_id, "candidate": candidate_from(candidate).to_dict()}
+        contract = self._transport.contract
+        path = contract.invitations_path
+        if "{templateId}" in path:
+            path = path.replace("{templateId}", quote(template_id, safe=""))
         response = await self._transport.request(
-            "POST",
-            self._transport.contract.invitations_path.replace(
-                "{templateId}", quote(template_id, safe="")
-            ),
-            json=merge_extra(body, extra_body),
-            safe=True,
+            "POST", path, json=merge_extra(body, extra_body), safe=True
         )
-        invitation = structure(response.data, Invitation)
-        return attrs.evolve(
-            invitation, reused=reused_flag(response.status, response.data, self._transport.contract)
-        )
+        return created_model(Invitation, response.status, response.data, contract)
 
     def create_many(
         self,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,16 @@ logger = logging.getLogger("ntrvsta_async")
 
 def parse_page(data: Any, contract: Contract = DEFAULT_CONTRACT) -> Page[ResultSummary]:
     """Read a results page whatever its array and cursor keys (OP-8); a bare array is one page."""
+    raw_items, path, cursor = _page_parts(data, contract)
+    return Page(
+        items=structure(raw_items, tuple[ResultSummary, ...], path=path), next_cursor=cursor
+    )
+
+
+def _page_parts(data: Any, contract: Contract) -> tuple[list[Any], str, str | None]:
+    """A page's raw items, their JSON path and its next cursor, before any model is built."""
     if isinstance(data, list):
-        return Page(items=structure(data, tuple[ResultSummary, ...]), next_cursor=None)
+        return data, "$", None
     if not isinstance(data, Mapping):
         raise ResponseValidationError(
             "a results page must be a JSON object or array", path="$", body=data
@@ -37,7 +46,6 @@ def parse_page(data: Any, contract: Contract = DEFAULT_CONTRACT) -> Page[ResultS
             path=f"$.{contract.page_items_keys[0]}",
             body=data,
         )
-    items = structure(data[items_key], tuple[ResultSummary, ...], path=f"$.{items_key}")
     cursor: Any = None
     for key in contract.page_cursor_keys:
         if data.get(key) is not None:
@@ -49,7 +57,16 @@ def parse_page(data: Any, contract: Contract = DEFAULT_CONTRACT) -> Page[ResultS
                     body=data,
                 )
             break
-    return Page(items=items, next_cursor=str(cursor) if cursor not in (None, "") else None)
+    next_cursor = str(cursor) if cursor not in (None, "") else None
+    return data[items_key], f"$.{items_key}", next_cursor
+
+
+async def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel a read-ahead request nobody will consume and wait until it has ended."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 def _query(
@@ -114,7 +131,7 @@ class Results:
         ``extra_params`` are sent verbatim, for filters the SDK does not name yet.
         """
         contract = self._transport.contract
-        params = _query(
+        data = await self._get(
             contract,
             cursor=cursor,
             template_id=template_id,
@@ -123,10 +140,14 @@ class Results:
             limit=limit,
             extra_params=extra_params,
         )
+        return parse_page(data, contract)
+
+    async def _get(self, contract: Contract, **query: Any) -> Any:
+        """One page's decoded JSON, as the server sent it."""
         response = await self._transport.request(
-            "GET", contract.results_path, params=params, safe=True
+            "GET", contract.results_path, params=_query(contract, **query), safe=True
         )
-        return parse_page(response.data, contract)
+        return response.data
 
     async def list(
         self,
@@ -136,32 +157,47 @@ class Results:
         completed_after: datetime | str | None = None,
         limit: int | None = None,
         **extra_params: Any,
-    ) -> AsyncIterator[ResultSummary]:
+    ) -> AsyncGenerator[ResultSummary, None]:
         """Every completed result matching the filters, reading page after page.
 
+        The next page is requested as soon as a page arrives, so the server works on it
+        while this one is built and consumed; leaving the loop early (or ``aclose()``)
+        cancels that request.
         No order is promised (OP-8). A cursor the server repeats ends the listing instead
         of looping forever.
         """
+        contract = self._transport.contract
+        fetch = functools.partial(
+            self._get,
+            contract,
+            template_id=template_id,
+            external_posting_id=external_posting_id,
+            completed_after=completed_after,
+            limit=limit,
+            extra_params=extra_params,
+        )
         seen: set[str] = set()
-        cursor: str | None = None
-        while True:
-            page = await self.list_page(
-                cursor=cursor,
-                template_id=template_id,
-                external_posting_id=external_posting_id,
-                completed_after=completed_after,
-                limit=limit,
-                **extra_params,
-            )
-            for item in page.items:
-                yield item
-            cursor = page.next_cursor
-            if cursor is None or not page.items:
-                return
-            if cursor in seen:
-                logger.warning("results listing stopped: the server repeated a page cursor")
-                return
-            seen.add(cursor)
+        data = await fetch(cursor=None)
+        ahead: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                raw_items, path, cursor = _page_parts(data, contract)
+                if cursor is not None and raw_items:
+                    if cursor in seen:
+                        logger.warning("results listing stopped: the server repeated a page cursor")
+                    else:
+                        seen.add(cursor)
+                        ahead = asyncio.create_task(fetch(cursor=cursor))
+                        await asyncio.sleep(0)
+                for item in structure(raw_items, tuple[ResultSummary, ...], path=path):
+                    yield item
+                if ahead is None:
+                    return
+                data = await ahead
+                ahead = None
+        finally:
+            if ahead is not None:
+                await _discard(ahead)
 
     async def wait_for(
         self,

@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
-from .._converter import structure
 from ..models import Template
 from ..transport import Transport
-from ._created import reused_flag
+from ._created import created_model
 from ._params import check, compact, merge_extra
 
 __all__ = ["Templates"]
@@ -57,7 +54,4 @@ class Templates:
             json=merge_extra(body, extra_body),
             safe=external_posting_id is not None,
         )
-        template = structure(response.data, Template)
-        return attrs.evolve(
-            template, reused=reused_flag(response.status, response.data, self._transport.contract)
-        )
+        return created_model(Template, response.status, response.data, self._transport.contract)

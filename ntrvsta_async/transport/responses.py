@@ -11,7 +11,7 @@ import aiohttp
 import attrs
 
 from .. import assumptions
-from .._converter import orjson_loads
+from .._json import orjson_loads
 from ..errors import (
     APIConnectionError,
     APIStatusError,

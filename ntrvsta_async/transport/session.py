@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json as jsonlib
 import logging
 import platform
 import time
@@ -14,9 +13,16 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from yarl import URL
 
+from .. import _json
 from .._version import __version__
 from ..assumptions import DEFAULT_CONTRACT, Contract
-from ..errors import APIConnectionError, APIStatusError, ConfigurationError, NtrvstaError
+from ..errors import (
+    APIConnectionError,
+    APIStatusError,
+    ConfigurationError,
+    InvalidArgumentError,
+    NtrvstaError,
+)
 from .auth import auth_headers, redact
 from .responses import Response, connection_error, decode_json, status_error
 from .retries import RetryPolicy
@@ -42,7 +48,8 @@ class _Pool:
     closed: bool = False
 
     def get(self) -> aiohttp.ClientSession:
-        if self.closed or (self.session is not None and self.session.closed):
+        """The session, created on first use; a session closed elsewhere fails when used."""
+        if self.closed:
             raise ConfigurationError("the client is closed; create a new NtrvstaClient")
         if self.session is None:
             connector = aiohttp.TCPConnector(limit=self.max_connections)
@@ -186,7 +193,10 @@ class Transport:
         body = None
         headers = self._headers
         if json is not None:
-            body = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
+            try:
+                body = _json.dumps(json)
+            except (TypeError, RecursionError) as exc:
+                raise InvalidArgumentError(f"the request body is not JSON: {exc}") from None
             headers = self._json_headers
         try:
             return await self._send_once(method, url, path, headers, body, params)
@@ -244,7 +254,8 @@ class Transport:
         params: Mapping[str, str] | None,
     ) -> Response:
         session = self._pool.get()
-        started = time.perf_counter()
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
         try:
             async with session.request(
                 method,
@@ -268,8 +279,9 @@ class Transport:
                     "the client is closed; create a new NtrvstaClient"
                 ) from None
             raise connection_error(exc, method, path) from None
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
+        if debug:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
         if 200 <= status < 300:
             return Response(
                 status=status,

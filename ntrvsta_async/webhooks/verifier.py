@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
@@ -11,7 +12,8 @@ from typing import Any, Final, Literal, get_args
 
 import attrs
 
-from ntrvsta_async._converter import orjson_loads, structure
+from ntrvsta_async._converter import structure
+from ntrvsta_async._json import orjson_loads
 from ntrvsta_async.assumptions import (
     RESULT_COMPLETED_EVENT,
     WEBHOOK_EVENT_HEADER,
@@ -46,6 +48,7 @@ _SIGNATURE: Final = WEBHOOK_SIGNATURE_HEADER.lower()
 _IDEMPOTENCY: Final = WEBHOOK_IDEMPOTENCY_HEADER.lower()
 _EVENT: Final = WEBHOOK_EVENT_HEADER.lower()
 _TIMESTAMP: Final = WEBHOOK_TIMESTAMP_HEADER.lower()
+_CHECKED_HEADERS: Final = frozenset({_SIGNATURE, _IDEMPOTENCY, _EVENT, _TIMESTAMP})
 _CANONICAL: Final = re.compile(r"t=([0-9]{1,12}),v1=([0-9a-f]{64})|sha256=([0-9a-f]{64})")
 
 
@@ -66,10 +69,8 @@ WebhookEvent = ResultCompletedEvent | UnknownEvent
 """What ``WebhookVerifier.verify`` returns for a genuine delivery."""
 
 
-@attrs.frozen(slots=True)
-class _Signed:
-    message: bytes
-    timestamp: int | None
+_Signed = tuple[bytes, int | None]
+"""A message the sender may have signed, and the Unix time it carries (None: no timestamp)."""
 
 
 class WebhookVerifier:
@@ -79,7 +80,7 @@ class WebhookVerifier:
     ``tolerance`` (seconds) bounds the age of a signed timestamp; None turns the check off.
     """
 
-    __slots__ = ("_clock", "_keys", "_scheme", "_secrets", "max_body_size", "tolerance")
+    __slots__ = ("_clock", "_macs", "_scheme", "_secrets", "max_body_size", "tolerance")
 
     def __init__(
         self,
@@ -102,7 +103,10 @@ class WebhookVerifier:
         if max_body_size <= 0:
             raise ConfigurationError("max_body_size must be positive")
         self._secrets: tuple[str, ...] = tuple(candidates)
-        self._keys: tuple[bytes, ...] = tuple(s.encode("utf-8") for s in candidates)
+        # One keyed HMAC per secret, copied for each message instead of keyed again.
+        self._macs: tuple[hmac.HMAC, ...] = tuple(
+            hmac.new(s.encode("utf-8"), digestmod=hashlib.sha256) for s in candidates
+        )
         self._scheme: SignatureScheme = scheme
         self.tolerance = tolerance
         self.max_body_size = max_body_size
@@ -126,9 +130,12 @@ class WebhookVerifier:
         ``missing_signature``, ``malformed_signature``, ``malformed_timestamp``,
         ``missing_timestamp``, ``bad_signature``, ``stale_timestamp``, ``malformed_payload``.
         """
-        if not isinstance(body, (bytes, bytearray, memoryview)):
+        if body.__class__ is bytes:
+            raw = body
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            raw = bytes(body)
+        else:
             raise TypeError("verify() needs the raw request body as bytes, before any decoding")
-        raw = bytes(body)
         if len(raw) > self.max_body_size:
             raise _Error(
                 f"body of {len(raw)} bytes exceeds the {self.max_body_size} byte limit",
@@ -158,15 +165,17 @@ class WebhookVerifier:
             )
         header_timestamp = _header_timestamp(headers) if _TIMESTAMP in headers else None
         digests, signed_timestamp = _parse_signature(signature_values[0])
-        matched = self._first_match(
-            self._signed_messages(body, signed_timestamp, header_timestamp), digests
-        )
+        matched: _Signed | None = None
+        for candidate in self._signed_messages(body, signed_timestamp, header_timestamp):
+            if self._signed_by_a_secret(candidate[0], digests):
+                matched = candidate
+                break
         if matched is None:
             raise _Error(
                 "signature does not match the body for any configured secret",
                 reason="bad_signature",
             )
-        timestamp = matched.timestamp
+        timestamp = matched[1]
         if timestamp is not None and self.tolerance is not None:
             age = self._clock() - timestamp
             if abs(age) > self.tolerance:
@@ -176,57 +185,66 @@ class WebhookVerifier:
                     reason="stale_timestamp",
                 )
 
-    def _first_match(self, candidates: list[_Signed], digests: tuple[str, ...]) -> _Signed | None:
-        """The first signed message whose HMAC under any secret equals one of ``digests``."""
-        for candidate in candidates:
-            for key in self._keys:
-                expected = hmac.digest(key, candidate.message, "sha256").hex()
-                for digest in digests:
-                    if hmac.compare_digest(expected, digest):
-                        return candidate
-        return None
+    def _signed_by_a_secret(self, message: bytes, digests: tuple[str, ...]) -> bool:
+        """Whether the HMAC of ``message`` under any secret equals one of ``digests``."""
+        for keyed in self._macs:
+            mac = keyed.copy()
+            mac.update(message)
+            expected = mac.hexdigest()
+            for digest in digests:
+                if hmac.compare_digest(expected, digest):
+                    return True
+        return False
 
     def _signed_messages(
         self, body: bytes, signed_timestamp: str | None, header_timestamp: str | None
-    ) -> list[_Signed]:
+    ) -> tuple[_Signed, ...]:
+        """The messages the sender may have signed, each with the timestamp it carries."""
         if signed_timestamp is not None:
             if self._scheme == "hex":
                 raise _Error(
                     "a t=...,v1=... signature was sent but the verifier is pinned to 'hex'",
                     reason="malformed_signature",
                 )
-            return [_timestamped(signed_timestamp, body)]
+            return ((signed_timestamp.encode("ascii") + b"." + body, int(signed_timestamp)),)
         if self._scheme == "hex":
-            return [_Signed(body, None)]
+            return ((body, None),)
         if self._scheme == "timestamped":
             if header_timestamp is None:
                 raise _Error(
                     f"no signed timestamp (t=... or {WEBHOOK_TIMESTAMP_HEADER})",
                     reason="missing_timestamp",
                 )
-            return [_timestamped(header_timestamp, body)]
-        plain = _Signed(body, None)
+            return (_timestamped(header_timestamp, body),)
         if header_timestamp is None:
-            return [plain]
-        return [plain, _timestamped(header_timestamp, body)]
+            return ((body, None),)
+        return ((body, None), _timestamped(header_timestamp, body))
 
 
 def _timestamped(timestamp: str, body: bytes) -> _Signed:
-    return _Signed(timestamp.encode("ascii") + b"." + body, int(timestamp))
+    return timestamp.encode("ascii") + b"." + body, int(timestamp)
 
 
 def _normalize_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
-    """Header values by lower-cased name; repeated headers (a multidict) keep every value."""
+    """The values of the headers a delivery is checked with, by lower-cased name.
+
+    Repeated headers (a multidict) keep every value, so a duplicate can be refused.
+    """
     found: dict[str, list[str]] = {}
     try:
-        items = list(headers.items())
+        items = iter(headers.items())
     except (AttributeError, TypeError):
         raise TypeError("headers must be a mapping of header names to values") from None
     for name, value in items:
+        if not isinstance(name, str):
+            continue
+        lowered = name.lower()
+        if lowered not in _CHECKED_HEADERS:
+            continue
         if isinstance(value, bytes):
             value = value.decode("latin-1")
-        if isinstance(name, str) and isinstance(value, str):
-            found.setdefault(name.lower(), []).append(value)
+        if isinstance(value, str):
+            found.setdefault(lowered, []).append(value)
     return found
 
 
