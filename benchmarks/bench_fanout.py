@@ -24,8 +24,8 @@ from ntrvsta_async import Candidate, InvitationRequest, NtrvstaClient
 __all__ = ["main", "measure"]
 
 CONCURRENCY: Final = 16
-PER_ROUND: Final = 4000
-ROUNDS: Final = 7
+PER_ROUND: Final = 2000
+ROUNDS: Final = 31
 TARGET: Final = 0.95
 SANDBOX_PER_ROUND: Final = 2000
 

@@ -449,14 +449,35 @@ _PLAIN: Final = frozenset({str, int, float, bool})
 
 def to_wire(obj: Any) -> dict[str, Any]:
     """A model as camelCase JSON: unset (None) fields left out, ``extra`` merged back in."""
-    out: dict[str, Any] = {}
-    for name, key in _wire_plan(obj.__class__):
-        value = getattr(obj, name)
-        if value is not None:
-            out[key] = value if value.__class__ in _PLAIN else _to_wire_value(value)
-    for key, value in getattr(obj, EXTRA).items():
-        out.setdefault(key, value)
-    return out
+    writer = _WRITERS.get(obj.__class__)
+    if writer is None:
+        writer = _WRITERS[obj.__class__] = _make_writer(obj.__class__)
+    return writer(obj)
+
+
+_WRITERS: Final[dict[type, Callable[[Any], dict[str, Any]]]] = {}
+
+
+def _make_writer(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """Generated code writing the wire form of ``cls``, field by field."""
+    lines = ["def to_wire(obj):", "    out = {}"]
+    for name, key in _wire_plan(cls):
+        lines += [
+            f"    value = obj.{name}",
+            "    if value is not None:",
+            f"        out[{key!r}] = value if value.__class__ in _PLAIN else _value(value)",
+        ]
+    lines += [
+        f"    for key, value in obj.{EXTRA}.items():",
+        "        if key not in out:",
+        "            out[key] = value",
+        "    return out",
+    ]
+    ns: dict[str, Any] = {"_PLAIN": _PLAIN, "_value": _to_wire_value}
+    code = compile("\n".join(lines), f"<ntrvsta to_wire {cls.__qualname__}>", "exec")
+    exec(code, ns)  # noqa: S102 - code generated above from the model's own field names
+    writer: Callable[[Any], dict[str, Any]] = ns["to_wire"]
+    return writer
 
 
 def _to_wire_value(value: Any) -> Any:

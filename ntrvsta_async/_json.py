@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["dumps", "orjson_loads"]
+__all__ = ["dumps", "loads", "orjson_loads"]
 
 _UNRESOLVED: Final = object()
 _orjson: Any = _UNRESOLVED
@@ -40,6 +40,18 @@ def orjson_loads() -> Callable[[bytes], Any] | None:
     module = _orjson if _orjson is not _UNRESOLVED else _orjson_module()
     loads: Callable[[bytes], Any] | None = None if module is None else module.loads
     return loads
+
+
+def loads(raw: bytes) -> Any:
+    """Decode JSON; what orjson refuses (a BOM, NaN, lone surrogates) gets a second chance
+    with ``json``, which has the last word (``ValueError`` or ``RecursionError``)."""
+    module = _orjson if _orjson is not _UNRESOLVED else _orjson_module()
+    if module is not None:
+        try:
+            return module.loads(raw)
+        except (ValueError, RecursionError):
+            pass
+    return json.loads(raw)
 
 
 def _refuse(value: Any) -> Any:

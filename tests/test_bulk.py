@@ -261,3 +261,26 @@ async def test_bad_arguments(
     _, client = server
     with pytest.raises(InvalidArgumentError):
         client.invitations.create_many(args, **kwargs)
+
+
+async def test_invalid_inputs_alone_stay_bounded_and_each_get_an_outcome(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    pulled = 0
+
+    def generate() -> Iterator[object]:
+        nonlocal pulled
+        for i in range(1000):
+            pulled += 1
+            yield {"candidate": {"email": f"x{i}@example.com"}}
+
+    ahead: list[int] = []
+    consumed = 0
+    async for outcome in client.invitations.create_many(generate(), concurrency=4):
+        assert isinstance(outcome.error, InvalidArgumentError)
+        consumed += 1
+        ahead.append(pulled - consumed)
+    assert consumed == 1000
+    assert max(ahead) <= 2 * 4
+    assert not state.arrivals

@@ -31,6 +31,8 @@ def reused_flag(status: int, data: Any, contract: Contract = DEFAULT_CONTRACT) -
 
 def created_model(cls: type[T], status: int, data: Any, contract: Contract) -> T:
     """Build ``cls`` from a create-or-reuse answer, its ``reused`` flag settled from ``status``."""
+    if data.__class__ is dict and data.get("reused").__class__ is bool:
+        return structure(data, cls)  # the body says it: nothing to add
     flag = reused_flag(status, data, contract)
     if flag is None or not isinstance(data, dict) or data.get("reused") is not None:
         return structure(data, cls)

@@ -139,7 +139,9 @@ class _Source:
         except StopIteration:
             self.exhausted = True
             return None
-        return self._numbered(item)
+        index = self._index
+        self._index = index + 1
+        return index, item
 
     async def next(self) -> tuple[int, Any] | None:
         """The next pair of an async iterable, or None at its end."""
@@ -165,25 +167,22 @@ class _Outbox:
     def __init__(self, limit: int) -> None:
         self._items: deque[BulkOutcome] = deque()
         self._limit = limit
-        self._arrived = asyncio.Event()
+        self._taker: asyncio.Future[None] | None = None
         self._room = asyncio.Event()
         self._room.set()
         self.closed = False
         self.error: Exception | None = None
 
-    def put(self, outcome: BulkOutcome) -> None:
-        """Hand an outcome over and wake the consumer."""
-        self._items.append(outcome)
-        self._arrived.set()
-
-    @property
-    def full(self) -> bool:
-        """True while the consumer is ``limit`` or more outcomes behind."""
-        return len(self._items) >= self._limit
+    def put(self, outcome: BulkOutcome) -> bool:
+        """Hand an outcome over and wake the consumer; True when the outbox is now full."""
+        items = self._items
+        items.append(outcome)
+        self._wake()
+        return len(items) >= self._limit
 
     async def room(self) -> None:
         """Wait until the consumer has caught up below ``limit``."""
-        while self.full:
+        while len(self._items) >= self._limit:
             self._room.clear()
             await self._room.wait()
 
@@ -191,22 +190,31 @@ class _Outbox:
         """No more outcomes will come; ``error`` ends the consumer's loop with it."""
         self.closed = True
         self.error = error
-        self._arrived.set()
+        self._wake()
 
     def pop(self) -> BulkOutcome | None:
         """The oldest waiting outcome, or None when there is none yet."""
-        if not self._items:
+        items = self._items
+        if not items:
             return None
-        outcome = self._items.popleft()
-        if len(self._items) < self._limit:
+        outcome = items.popleft()
+        if len(items) < self._limit:
             self._room.set()
         return outcome
 
-    async def arrival(self) -> None:
-        """Wait until an outcome arrives or the outbox is closed."""
-        self._arrived.clear()
-        if not self._items and not self.closed:
-            await self._arrived.wait()
+    def arrival(self) -> asyncio.Future[None]:
+        """A future done once an outcome arrives or the outbox is closed."""
+        taker = self._taker = asyncio.get_running_loop().create_future()
+        if self._items or self.closed:
+            taker.set_result(None)
+        return taker
+
+    def _wake(self) -> None:
+        taker = self._taker
+        if taker is not None:
+            self._taker = None
+            if not taker.done():
+                taker.set_result(None)
 
 
 class BulkRun:
@@ -275,29 +283,26 @@ class BulkRun:
         source = _Source(self._requests)
         outbox = _Outbox(self._concurrency)
 
-        async def attempt(index: int, raw: object) -> BulkOutcome:
-            try:
-                request = InvitationRequest.coerce(raw)
-            except InvalidArgumentError as exc:
-                return BulkOutcome(index, raw, None, exc)
-            try:
-                if throttle.holding:
-                    await throttle.wait()
-                if limiter is not None:
-                    await limiter.acquire()
-                invitation = await invitations.create(
-                    template_id=request.template_id,
-                    candidate=request.candidate,
-                    extra_body=request.extra_body,
-                )
-            except Exception as exc:
-                return BulkOutcome(index, request, None, exc)
-            return BulkOutcome(index, request, invitation)
-
         async def worker() -> None:
             while (pair := source.take() if source.sync else await source.next()) is not None:
-                outbox.put(await attempt(*pair))
-                if outbox.full:
+                index, raw = pair
+                request: InvitationRequest | None = None
+                try:
+                    request = InvitationRequest.coerce(raw)
+                    if throttle.holding:
+                        await throttle.wait()
+                    if limiter is not None:
+                        await limiter.acquire()
+                    invitation = await invitations.create(
+                        template_id=request.template_id,
+                        candidate=request.candidate,
+                        extra_body=request.extra_body,
+                    )
+                except Exception as exc:
+                    settled = BulkOutcome(index, raw if request is None else request, None, exc)
+                else:
+                    settled = BulkOutcome(index, request, invitation)
+                if outbox.put(settled):
                     await outbox.room()
 
         async def workers() -> None:

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import attrs
 
+from .._converter import to_wire
 from ..errors import InvalidArgumentError
 from ..models import Candidate, CandidateLike, Invitation
 from ..transport import Transport
@@ -77,14 +78,18 @@ class Invitations:
         The candidate is always sent as the nested ``candidate`` object. A repeat for the same
         candidate and template returns the existing invitation, so retries are safe.
         """
-        check("template_id", template_id, str, optional=False)
-        body = {"templateId": template_id, "candidate": candidate_from(candidate).to_dict()}
+        if template_id.__class__ is not str:
+            check("template_id", template_id, str, optional=False)
+        body = {"templateId": template_id, "candidate": to_wire(candidate_from(candidate))}
         contract = self._transport.contract
         path = contract.invitations_path
         if "{templateId}" in path:
             path = path.replace("{templateId}", quote(template_id, safe=""))
         response = await self._transport.request(
-            "POST", path, json=merge_extra(body, extra_body), safe=True
+            "POST",
+            path,
+            json=body if extra_body is None else merge_extra(body, extra_body),
+            safe=True,
         )
         return created_model(Invitation, response.status, response.data, contract)
 

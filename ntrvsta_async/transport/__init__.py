@@ -1,14 +1,12 @@
 """The transport layer: settings, auth, retries, the HTTP session and error mapping."""
 
 from .auth import AuthScheme, redact
-from .responses import Response
 from .retries import RetryPolicy, parse_retry_after
 from .session import SAFE_METHODS, Transport
 
 __all__ = [
     "SAFE_METHODS",
     "AuthScheme",
-    "Response",
     "RetryPolicy",
     "Transport",
     "parse_retry_after",

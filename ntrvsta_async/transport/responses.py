@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
-import attrs
 
-from .. import assumptions
-from .._json import orjson_loads
+from .. import _json, assumptions
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -27,9 +25,11 @@ __all__ = ["Response", "connection_error", "decode_json", "status_error"]
 _MAX_MESSAGE = 500
 
 
-@attrs.frozen
-class Response:
-    """A successful response: status, headers and the decoded JSON body (None when empty)."""
+class Response(NamedTuple):
+    """A successful response: status, headers and the decoded JSON body (None when empty).
+
+    Internal to the transport and the resources; a named tuple, as one is built per request.
+    """
 
     status: int
     headers: Mapping[str, str]
@@ -37,21 +37,11 @@ class Response:
 
 
 def decode_json(raw: bytes, *, status: int, scrub: str = "") -> Any:
-    """Decode a success body; anything but JSON is a ``ResponseValidationError``.
-
-    orjson decodes when installed; whatever it refuses (a BOM, NaN, lone surrogates) gets a
-    second chance with ``json``, which has the last word.
-    """
+    """Decode a success body; anything but JSON is a ``ResponseValidationError``."""
     if not raw or raw.isspace():
         return None
-    loads = orjson_loads()
-    if loads is not None:
-        try:
-            return loads(raw)
-        except (ValueError, RecursionError):
-            pass
     try:
-        return json.loads(raw)
+        return _json.loads(raw)
     except (ValueError, RecursionError):
         snippet = _scrubbed(raw[: 80 + len(scrub)].decode("utf-8", "replace"), scrub)[:80]
         raise ResponseValidationError(

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from yarl import URL
 
@@ -86,12 +87,16 @@ class Transport:
             f"ntrvsta-async/{__version__} python/{platform.python_version()} "
             f"aiohttp/{aiohttp.__version__}"
         )
-        self._headers = {
-            "Accept": "application/json",
-            "User-Agent": f"{agent} {user_agent}" if user_agent else agent,
-            **auth_headers(api_key, auth_scheme, contract.api_key_header),
-        }
-        self._json_headers = {**self._headers, "Content-Type": "application/json; charset=utf-8"}
+        # Built once as CIMultiDicts, which aiohttp merges without converting them again.
+        self._headers: CIMultiDict[str] = CIMultiDict(
+            {
+                "Accept": "application/json",
+                "User-Agent": f"{agent} {user_agent}" if user_agent else agent,
+                **auth_headers(api_key, auth_scheme, contract.api_key_header),
+            }
+        )
+        self._json_headers = CIMultiDict(self._headers)
+        self._json_headers["Content-Type"] = "application/json; charset=utf-8"
         self._urls: dict[str, URL] = {}
         self.contract = contract
         self._auth_scheme = auth_scheme
@@ -253,7 +258,10 @@ class Transport:
         body: bytes | None,
         params: Mapping[str, str] | None,
     ) -> Response:
-        session = self._pool.get()
+        pool = self._pool
+        session = pool.session
+        if session is None or pool.closed:
+            session = pool.get()
         debug = logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         try:
@@ -284,9 +292,7 @@ class Transport:
             logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
         if 200 <= status < 300:
             return Response(
-                status=status,
-                headers=resp_headers,
-                data=decode_json(raw, status=status, scrub=self._api_key),
+                status, resp_headers, decode_json(raw, status=status, scrub=self._api_key)
             )
         if 300 <= status < 400:
             raise status_error(

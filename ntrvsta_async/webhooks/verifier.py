@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -12,8 +11,8 @@ from typing import Any, Final, Literal, get_args
 
 import attrs
 
+from ntrvsta_async import _json
 from ntrvsta_async._converter import structure
-from ntrvsta_async._json import orjson_loads
 from ntrvsta_async.assumptions import (
     RESULT_COMPLETED_EVENT,
     WEBHOOK_EVENT_HEADER,
@@ -314,14 +313,8 @@ def _hex_digest(text: str) -> str:
 
 
 def _decode_json(body: bytes) -> Any:
-    loads = orjson_loads()
-    if loads is not None:
-        try:
-            return loads(body)
-        except ValueError:
-            pass
     try:
-        return json.loads(body)
+        return _json.loads(body)
     except (ValueError, RecursionError):
         raise _Error("body is not valid JSON", reason="malformed_payload") from None
 
