@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import attrs
 
@@ -23,11 +25,18 @@ __all__ = [
     "Rates",
     "Round",
     "Verdict",
+    "in_fresh_processes",
     "interleaved",
     "loopback_server",
     "machine",
+    "median_run",
+    "ratio_line",
     "report",
 ]
+
+T = TypeVar("T")
+PROCESSES: Final = 5
+"""Fresh client processes per comparison: the verdict is the median of their ratios."""
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 API_KEY: Final = "bench-key-0123456789"
@@ -105,6 +114,36 @@ async def interleaved(sides: dict[str, Round], *, rounds: int, warmup: int = 1) 
             done, seconds = await run()
             samples[name].append(done / seconds)
     return {name: Rates(tuple(values)) for name, values in samples.items()}
+
+
+def in_fresh_processes(job: Callable[..., T], *args: object, times: int = PROCESSES) -> list[T]:
+    """``job(*args)`` run ``times`` times, one after another, each in a new interpreter.
+
+    A process's hash seed and memory layout move its speed by a few percent, and not by the
+    same amount for both sides of a comparison; the median over processes does not hang on
+    one draw.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1) as pool:
+        return [pool.submit(job, *args).result() for _ in range(times)]
+
+
+def median_run(runs: Sequence[dict[str, float]]) -> tuple[dict[str, float], list[float]]:
+    """The run whose ``sdk_best / raw_best`` ratio is the median, and every run's ratio."""
+    ratios = [run["sdk_best"] / run["raw_best"] for run in runs]
+    order = sorted(range(len(runs)), key=ratios.__getitem__)
+    return runs[order[len(order) // 2]], sorted(ratios)
+
+
+def ratio_line(ratios: Sequence[float], target: float, label: str = "ratio") -> tuple[str, float]:
+    """The verdict line for per-process ratios, and the median ratio it is judged on."""
+    median = statistics.median(ratios)
+    each = ", ".join(f"{ratio:.3f}" for ratio in ratios)
+    return (
+        f"{label:<12} : {median:.3f} (target >= {target}); median of {len(ratios)} processes"
+        f" ({each})",
+        median,
+    )
 
 
 @attrs.frozen

@@ -97,16 +97,19 @@ class _Throttle:
 
     def __init__(self) -> None:
         self._until = 0.0
+        self.noted = False
+        """True once any 429 was seen: only then is ``holding`` worth asking."""
 
     def note(self, exc: BaseException, wait: float) -> None:
         if isinstance(exc, RateLimitError):
             loop = asyncio.get_running_loop()
             self._until = max(self._until, loop.time() + max(wait, _MIN_PAUSE))
+            self.noted = True
 
     @property
     def holding(self) -> bool:
         """True while a 429 holds back new requests."""
-        return self._until > 0 and self._until > asyncio.get_running_loop().time()
+        return self._until > asyncio.get_running_loop().time()
 
     async def wait(self) -> None:
         loop = asyncio.get_running_loop()
@@ -288,8 +291,10 @@ class BulkRun:
                 index, raw = pair
                 request: InvitationRequest | None = None
                 try:
-                    request = InvitationRequest.coerce(raw)
-                    if throttle.holding:
+                    request = (
+                        raw if isinstance(raw, InvitationRequest) else InvitationRequest.coerce(raw)
+                    )
+                    if throttle.noted and throttle.holding:
                         await throttle.wait()
                     if limiter is not None:
                         await limiter.acquire()
