@@ -23,15 +23,29 @@ aioresponses_core.ClientResponse = _CompatClientResponse  # type: ignore[attr-de
 
 
 # Imports below the shim so that aioresponses is patched before any test imports it.
+import contextlib  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
+from aiohttp import web  # noqa: E402
 from aioresponses import aioresponses  # noqa: E402
 
 from ntrvsta_async import NtrvstaClient, RetryPolicy  # noqa: E402
 
 BASE = "https://api.ntrvsta.test/dev"
 API_KEY = "ntr_live_abcdef0123456789SECRET"
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application, **runner_options: Any) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port; yields its base URL."""
+    runner = web.AppRunner(app, **runner_options)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 class RecordingSleep:

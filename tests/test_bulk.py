@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from ntrvsta_async import (
 )
 from ntrvsta_async.testing import SandboxFixture
 
-from .conftest import API_KEY
+from .conftest import API_KEY, serve
 
 
 class InvitationServer:
@@ -59,14 +59,21 @@ async def server() -> AsyncIterator[tuple[InvitationServer, NtrvstaClient]]:
     state = InvitationServer()
     app = web.Application()
     app.router.add_post("/v1/interview-invitations", state.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    async with NtrvstaClient(api_key=API_KEY, base_url=base) as client:
+    async with serve(app) as base, NtrvstaClient(api_key=API_KEY, base_url=base) as client:
         yield state, client
-    await runner.cleanup()
+
+
+class Pulled:
+    """An input for ``create_many`` that counts how many of its items were pulled."""
+
+    def __init__(self, items: Iterable[object]) -> None:
+        self.count = 0
+        self._items = items
+
+    def __iter__(self) -> Iterator[object]:
+        for item in self._items:
+            self.count += 1
+            yield item
 
 
 def requests(n: int, template_id: str = "tpl") -> list[InvitationRequest]:
@@ -121,24 +128,17 @@ async def test_input_is_read_lazily_and_outcomes_stream(
     server: tuple[InvitationServer, NtrvstaClient],
 ) -> None:
     _, client = server
-    pulled = 0
-
-    def generate() -> Iterator[InvitationRequest]:
-        nonlocal pulled
-        for i in range(100_000):
-            pulled += 1
-            yield InvitationRequest("tpl", Candidate(email=f"c{i}@example.com"))
-
+    inputs = Pulled(InvitationRequest("tpl", Candidate(email=f"c{i}@x.io")) for i in range(10**5))
     progress: list[int | None] = []
     run = client.invitations.create_many(
-        generate(), concurrency=4, on_progress=lambda done, total: progress.append(total)
+        inputs, concurrency=4, on_progress=lambda done, total: progress.append(total)
     )
     seen: list[BulkOutcome] = []
     async for outcome in run:
         seen.append(outcome)
         if len(seen) == 10:
             break
-    assert pulled <= 10 + 2 * 4 + 1
+    assert inputs.count <= 10 + 2 * 4 + 1
     assert progress == [None] * 10
     with pytest.raises(ConfigurationError, match="consumed"):
         run.__aiter__()
@@ -148,21 +148,14 @@ async def test_a_slow_consumer_holds_the_workers_back(
     server: tuple[InvitationServer, NtrvstaClient],
 ) -> None:
     _, client = server
-    pulled = 0
-
-    def generate() -> Iterator[InvitationRequest]:
-        nonlocal pulled
-        for i in range(60):
-            pulled += 1
-            yield InvitationRequest("tpl", Candidate(email=f"s{i}@example.com"))
-
+    inputs = Pulled(InvitationRequest("tpl", Candidate(email=f"s{i}@x.io")) for i in range(60))
     ahead: list[int] = []
     consumed = 0
-    async for outcome in client.invitations.create_many(generate(), concurrency=3):
+    async for outcome in client.invitations.create_many(inputs, concurrency=3):
         assert outcome.ok
         consumed += 1
         await asyncio.sleep(0.01)
-        ahead.append(pulled - consumed)
+        ahead.append(inputs.count - consumed)
     assert consumed == 60
     assert max(ahead) <= 2 * 3
     assert max(ahead) >= 3
@@ -267,20 +260,13 @@ async def test_invalid_inputs_alone_stay_bounded_and_each_get_an_outcome(
     server: tuple[InvitationServer, NtrvstaClient],
 ) -> None:
     state, client = server
-    pulled = 0
-
-    def generate() -> Iterator[object]:
-        nonlocal pulled
-        for i in range(1000):
-            pulled += 1
-            yield {"candidate": {"email": f"x{i}@example.com"}}
-
+    inputs = Pulled({"candidate": {"email": f"x{i}@x.io"}} for i in range(1000))
     ahead: list[int] = []
     consumed = 0
-    async for outcome in client.invitations.create_many(generate(), concurrency=4):
+    async for outcome in client.invitations.create_many(inputs, concurrency=4):
         assert isinstance(outcome.error, InvalidArgumentError)
         consumed += 1
-        ahead.append(pulled - consumed)
+        ahead.append(inputs.count - consumed)
     assert consumed == 1000
     assert max(ahead) <= 2 * 4
     assert not state.arrivals

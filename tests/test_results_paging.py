@@ -20,7 +20,7 @@ from ntrvsta_async import (
     ResponseValidationError,
 )
 
-from .conftest import API_KEY, BASE
+from .conftest import API_KEY, BASE, serve
 
 RESULTS = f"{BASE}/v1/interview-results"
 
@@ -189,14 +189,11 @@ async def paging() -> AsyncIterator[tuple[PagingServer, NtrvstaClient]]:
     state = PagingServer(pages=3)
     app = web.Application()
     app.router.add_get("/v1/interview-results", state.handle)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    async with NtrvstaClient(api_key=API_KEY, base_url=base) as client:
+    async with (
+        serve(app, handler_cancellation=True) as base,
+        NtrvstaClient(api_key=API_KEY, base_url=base) as client,
+    ):
         yield state, client
-    await runner.cleanup()
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -459,3 +461,15 @@ def test_random_input_raises_nothing_but_verification_errors(
     else:
         assert sign_it is not None
         assert isinstance(outcome, ResultCompletedEvent | UnknownEvent)
+
+
+def test_verifying_alone_does_not_import_aiohttp() -> None:
+    code = (
+        "import sys; from ntrvsta_async.webhooks import WebhookVerifier, sign;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'aiohttp', 'yarl'}));"
+        "from ntrvsta_async.webhooks import setup_webhooks; print(callable(setup_webhooks))"
+    )
+    out = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["[]", "True"]

@@ -30,19 +30,6 @@ if TYPE_CHECKING:
         webhook_handler,
     )
 
-_RECEIVER_NAMES = frozenset(
-    {
-        "DEFAULT_CLAIM_TTL",
-        "DEFAULT_DRAIN_TIMEOUT",
-        "DEFAULT_READ_TIMEOUT",
-        "EventCallback",
-        "WebhookRequestHandler",
-        "setup_webhooks",
-        "track_webhook_tasks",
-        "webhook_handler",
-    }
-)
-
 __all__ = [
     "DEFAULT_CLAIM_TTL",
     "DEFAULT_DRAIN_TIMEOUT",
@@ -62,7 +49,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _RECEIVER_NAMES:
+    if name not in __all__:  # every other public name was imported above
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.receiver"), name)
     globals()[name] = value
