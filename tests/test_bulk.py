@@ -59,7 +59,10 @@ async def server() -> AsyncIterator[tuple[InvitationServer, NtrvstaClient]]:
     state = InvitationServer()
     app = web.Application()
     app.router.add_post("/v1/interview-invitations", state.handle)
-    async with serve(app) as base, NtrvstaClient(api_key=API_KEY, base_url=base) as client:
+    async with (
+        serve(app, handler_cancellation=True) as base,
+        NtrvstaClient(api_key=API_KEY, base_url=base) as client,
+    ):
         yield state, client
 
 
@@ -235,6 +238,26 @@ async def test_failing_input_iterable_is_raised(
 
     with pytest.raises(OSError, match="disk read failed"):
         await client.invitations.create_many(broken(), concurrency=2)
+
+
+async def test_a_failing_input_cancels_the_requests_still_in_flight(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    state.delay = 0.6
+
+    def broken() -> Iterator[InvitationRequest]:
+        yield from requests(3)
+        raise OSError("disk read failed")
+
+    with pytest.raises(OSError, match="disk read failed"):
+        await client.invitations.create_many(broken(), concurrency=2)
+    raised = time.monotonic()
+    async with asyncio.timeout(2):
+        while state.in_flight:  # noqa: ASYNC110 - the server signals nothing
+            await asyncio.sleep(0.01)
+    assert time.monotonic() - raised < 0.3
+    assert len(state.arrivals) == 3
 
 
 @pytest.mark.parametrize(

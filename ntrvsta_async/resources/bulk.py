@@ -312,9 +312,11 @@ class BulkRun:
 
         async def workers() -> None:
             try:
-                await asyncio.gather(*(worker() for _ in range(self._concurrency)))
-            except Exception as exc:
-                outbox.close(exc)
+                async with asyncio.TaskGroup() as group:  # one failing stops the others
+                    for _ in range(self._concurrency):
+                        group.create_task(worker())
+            except ExceptionGroup as failed:
+                outbox.close(failed.exceptions[0])
             else:
                 outbox.close()
 
