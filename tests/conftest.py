@@ -25,6 +25,7 @@ aioresponses_core.ClientResponse = _CompatClientResponse  # type: ignore[attr-de
 # Imports below the shim so that aioresponses is patched before any test imports it.
 import contextlib  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from aiohttp import web  # noqa: E402
@@ -34,6 +35,14 @@ from ntrvsta_async import NtrvstaClient, RetryPolicy  # noqa: E402
 
 BASE = "https://api.ntrvsta.test/dev"
 API_KEY = "ntr_live_abcdef0123456789SECRET"
+
+
+def complete_lines(path: Path) -> list[str]:
+    """The lines of a file another process appends to, leaving out one still being written."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return text[: text.rfind("\n") + 1].splitlines()
 
 
 @contextlib.asynccontextmanager

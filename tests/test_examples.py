@@ -20,14 +20,14 @@ from ntrvsta_async.reconcile import SQLiteInbox
 from ntrvsta_async.sandbox import SandboxServer
 from ntrvsta_async.webhooks import WebhookVerifier, sign
 
+from .conftest import complete_lines
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_examples"
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in complete_lines(path)]
 
 
 async def _until(condition: Callable[[], bool]) -> None:

@@ -14,6 +14,8 @@ from ntrvsta_async import Candidate, NtrvstaClient
 from ntrvsta_async.reconcile import SQLiteInbox
 from ntrvsta_async.sandbox import SandboxServer
 
+from .conftest import complete_lines
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = 300
 
@@ -36,9 +38,7 @@ async def run_worker(
 
 
 def ended(log: Path) -> list[str]:
-    if not log.exists():
-        return []
-    return [line.split()[1] for line in log.read_text().splitlines() if line.startswith("end ")]
+    return [line.split()[1] for line in complete_lines(log) if line.startswith("end ")]
 
 
 async def test_sigkill_mid_run_then_restart(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import attrs
 import pytest
 
 from ntrvsta_async.sandbox import SandboxServer
+from tests.conftest import complete_lines
 from tests.redis_support import create_invitations, eventually, redis_server
 
 __all__ = ["redis_server"]
@@ -72,9 +73,7 @@ class Replica:
             )
 
     def lines(self) -> list[list[str]]:
-        if not self.log.exists():
-            return []
-        return [line.split(" ") for line in self.log.read_text().splitlines()]
+        return [line.split(" ") for line in complete_lines(self.log)]
 
     @property
     def ready(self) -> bool:

@@ -35,6 +35,7 @@ from ntrvsta_async.reconcile import SQLiteInbox
 from ntrvsta_async.sandbox import FaultPlan, RouteFaults, SandboxServer, WebhookFaults
 from ntrvsta_async.webhooks import WebhookVerifier, setup_webhooks
 
+from .conftest import complete_lines
 from .soak_worker import CONCURRENCY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,17 +78,12 @@ FAULTS = FaultPlan(
 
 def ended(log: Path) -> list[str]:
     """Keys whose handler finished, in order, from a handler log."""
-    if not log.exists():
-        return []
-    lines = log.read_text().splitlines()
-    return [line[4:] for line in lines if line.startswith("end ")]
+    return [line[4:] for line in complete_lines(log) if line.startswith("end ")]
 
 
 def started(log: Path) -> list[str]:
     """Keys whose handler began, from a handler log."""
-    if not log.exists():
-        return []
-    return [line[6:] for line in log.read_text().splitlines() if line.startswith("start ")]
+    return [line[6:] for line in complete_lines(log) if line.startswith("start ")]
 
 
 @attrs.define
