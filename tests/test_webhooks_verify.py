@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from ntrvsta_async import ConfigurationError, ResultCompletedEvent, WebhookVerificationError
-from ntrvsta_async.webhooks import UnknownEvent, WebhookVerifier, sign
+from ntrvsta_async.webhooks import SignatureScheme, UnknownEvent, WebhookVerifier, sign
 
 SECRET = "whsec-test-0123456789"
 OLD_SECRET = "whsec-old-abcdef"
@@ -388,6 +388,62 @@ def test_signed_headers_verify_in_every_form() -> None:
     for headers in (sign(BODY, SECRET), sign(BODY, SECRET, timestamp=NOW)):
         assert verifier().verify(BODY, headers).key == "res_123"  # type: ignore[union-attr]
     assert rejection(verifier(), BODY + b"\n", sign(BODY, SECRET)) == "bad_signature"
+
+
+STAMPED_DIGEST = hex_hmac(SECRET, f"{NOW}.".encode() + BODY)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"t={NOW},v1={STAMPED_DIGEST.upper()}",
+        f" t={NOW} , v1={STAMPED_DIGEST} ",
+        f"t=00{NOW},v1={hex_hmac(SECRET, f'00{NOW}.'.encode() + BODY)}",
+        f"v1={STAMPED_DIGEST},t={NOW}",
+    ],
+)
+def test_timestamped_variants_are_accepted(header: str) -> None:
+    event = verifier().verify(BODY, {"X-Ntrvsta-Signature": header})
+    assert isinstance(event, ResultCompletedEvent)
+    assert event.result_id == "res_123"
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (f"t={NOW},v1={'0' * 64}", "bad_signature"),
+        (f"t={NOW + 1},v1={STAMPED_DIGEST}", "bad_signature"),
+        (f"t={NOW},v1={'g' * 64}", "malformed_signature"),
+        (f"t={NOW},v1={STAMPED_DIGEST[:-1]}\u0661", "malformed_signature"),
+        (f"t=1{NOW:012d},v1={STAMPED_DIGEST}", "malformed_signature"),
+        (f"t=\u0661{NOW},v1={STAMPED_DIGEST}", "malformed_signature"),
+        (f"t=,v1={STAMPED_DIGEST}", "malformed_signature"),
+    ],
+)
+def test_timestamped_near_misses_are_refused_with_a_reason(header: str, reason: str) -> None:
+    assert rejection(verifier(), BODY, {"X-Ntrvsta-Signature": header}) == reason
+
+
+@settings(max_examples=200)
+@given(
+    secret=st.text(min_size=1, max_size=150),
+    note=st.text(max_size=300),
+    stamp=st.one_of(st.none(), st.integers(min_value=0, max_value=10**12 - 1)),
+    flip=st.integers(min_value=0, max_value=63),
+)
+def test_signatures_made_with_hmac_verify_and_any_other_digest_does_not(
+    secret: str, note: str, stamp: int | None, flip: int
+) -> None:
+    body = json.dumps({"resultId": "res_1", "note": note}).encode()
+    scheme: SignatureScheme = "hex" if stamp is None else "timestamped"
+    check = WebhookVerifier(secret, tolerance=None, scheme=scheme)
+    header = sign(body, secret, timestamp=stamp)["X-Ntrvsta-Signature"]
+    assert check.verify(body, {"X-Ntrvsta-Signature": header}).key == "res_1"  # type: ignore[union-attr]
+    changed = "0" if header[-64 + flip] != "0" else "1"
+    forged = header[: len(header) - 64 + flip] + changed + header[len(header) - 63 + flip :]
+    with pytest.raises(WebhookVerificationError) as info:
+        check.verify(body, {"X-Ntrvsta-Signature": forged})
+    assert info.value.reason == "bad_signature"
 
 
 HEADER_NAMES = st.sampled_from(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import time
@@ -24,6 +23,7 @@ from ntrvsta_async.assumptions import (
 from ntrvsta_async.errors import ConfigurationError, ResponseValidationError
 from ntrvsta_async.errors import WebhookVerificationError as _Error
 from ntrvsta_async.models import ResultCompletedEvent
+from ntrvsta_async.webhooks._hmac import KeyedSha256
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -48,6 +48,9 @@ _IDEMPOTENCY: Final = WEBHOOK_IDEMPOTENCY_HEADER.lower()
 _EVENT: Final = WEBHOOK_EVENT_HEADER.lower()
 _TIMESTAMP: Final = WEBHOOK_TIMESTAMP_HEADER.lower()
 _CHECKED_HEADERS: Final = frozenset({_SIGNATURE, _IDEMPOTENCY, _EVENT, _TIMESTAMP})
+_HEX_LENGTH: Final = 64
+_MAX_TIMESTAMP_DIGITS: Final = 12
+_LOWER_HEX_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
 _CANONICAL: Final = re.compile(r"t=([0-9]{1,12}),v1=([0-9a-f]{64})|sha256=([0-9a-f]{64})")
 
 
@@ -102,10 +105,7 @@ class WebhookVerifier:
         if max_body_size <= 0:
             raise ConfigurationError("max_body_size must be positive")
         self._secrets: tuple[str, ...] = tuple(candidates)
-        # One keyed HMAC per secret, copied for each message instead of keyed again.
-        self._macs: tuple[hmac.HMAC, ...] = tuple(
-            hmac.new(s.encode("utf-8"), digestmod=hashlib.sha256) for s in candidates
-        )
+        self._macs = tuple(KeyedSha256(s.encode("utf-8")) for s in candidates)
         self._scheme: SignatureScheme = scheme
         self.tolerance = tolerance
         self.max_body_size = max_body_size
@@ -142,18 +142,62 @@ class WebhookVerifier:
             )
         found = _normalize_headers(headers)
         self._check_signature(raw, found)
-        idempotency_key = _single(found, _IDEMPOTENCY)
-        event_name = (_single(found, _EVENT) or "").strip()
-        if event_name and event_name.lower() != RESULT_COMPLETED_EVENT:
-            return UnknownEvent(
-                event=event_name,
-                payload=_decode_json_or_none(raw),
-                idempotency_key=idempotency_key,
-                body=raw,
-            )
+        keys = found.get(_IDEMPOTENCY)
+        idempotency_key = keys[0] if keys else None
+        names = found.get(_EVENT)
+        if names:
+            event_name = names[0].strip()
+            if event_name and event_name.lower() != RESULT_COMPLETED_EVENT:
+                return UnknownEvent(
+                    event=event_name,
+                    payload=_decode_json_or_none(raw),
+                    idempotency_key=idempotency_key,
+                    body=raw,
+                )
         return _parse_event(raw, idempotency_key)
 
     def _check_signature(self, body: bytes, headers: Mapping[str, list[str]]) -> None:
+        values = headers.get(_SIGNATURE)
+        timestamp = None
+        if values and len(values) == 1 and _TIMESTAMP not in headers:
+            timestamp = self._canonical_timestamp(body, values[0])
+        if timestamp is None:
+            timestamp = self._matched_timestamp(body, headers)
+        if timestamp is not None and self.tolerance is not None:
+            age = self._clock() - timestamp
+            if abs(age) > self.tolerance:
+                raise _Error(
+                    f"signed timestamp is {age:.0f} s from now, outside the {self.tolerance} s"
+                    " tolerance",
+                    reason="stale_timestamp",
+                )
+
+    def _canonical_timestamp(self, body: bytes, value: str) -> int | None:
+        """The signed time of a ``t=<unix>,v1=<hex>`` header that matches ``body``.
+
+        None when ``value`` is in any other form (``_matched_timestamp`` then decides).
+        """
+        head, sep, digest = value.partition(",v1=")
+        stamp = head[2:]
+        if (
+            not sep
+            or head[:2] != "t="
+            or not 0 < len(stamp) <= _MAX_TIMESTAMP_DIGITS
+            or not stamp.isascii()
+            or not stamp.isdigit()
+            or len(digest) != _HEX_LENGTH
+            or not digest.isascii()
+            or self._scheme == "hex"
+        ):
+            return None
+        if self._signs(stamp.encode("ascii") + b"." + body, (digest,)):
+            return int(stamp)
+        if _LOWER_HEX_DIGEST.fullmatch(digest) is None:
+            return None
+        raise _bad_signature()
+
+    def _matched_timestamp(self, body: bytes, headers: Mapping[str, list[str]]) -> int | None:
+        """The signed time of the message the signature header matches (None: unsigned)."""
         signature_values = headers.get(_SIGNATURE, [])
         if not signature_values or not signature_values[0].strip():
             raise _Error(f"no {WEBHOOK_SIGNATURE_HEADER} header", reason="missing_signature")
@@ -164,32 +208,15 @@ class WebhookVerifier:
             )
         header_timestamp = _header_timestamp(headers) if _TIMESTAMP in headers else None
         digests, signed_timestamp = _parse_signature(signature_values[0])
-        matched: _Signed | None = None
-        for candidate in self._signed_messages(body, signed_timestamp, header_timestamp):
-            if self._signed_by_a_secret(candidate[0], digests):
-                matched = candidate
-                break
-        if matched is None:
-            raise _Error(
-                "signature does not match the body for any configured secret",
-                reason="bad_signature",
-            )
-        timestamp = matched[1]
-        if timestamp is not None and self.tolerance is not None:
-            age = self._clock() - timestamp
-            if abs(age) > self.tolerance:
-                raise _Error(
-                    f"signed timestamp is {age:.0f} s from now, outside the {self.tolerance} s"
-                    " tolerance",
-                    reason="stale_timestamp",
-                )
+        for message, timestamp in self._signed_messages(body, signed_timestamp, header_timestamp):
+            if self._signs(message, digests):
+                return timestamp
+        raise _bad_signature()
 
-    def _signed_by_a_secret(self, message: bytes, digests: tuple[str, ...]) -> bool:
+    def _signs(self, message: bytes, digests: tuple[str, ...]) -> bool:
         """Whether the HMAC of ``message`` under any secret equals one of ``digests``."""
         for keyed in self._macs:
-            mac = keyed.copy()
-            mac.update(message)
-            expected = mac.hexdigest()
+            expected = keyed.hexdigest(message)
             for digest in digests:
                 if hmac.compare_digest(expected, digest):
                     return True
@@ -220,6 +247,12 @@ class WebhookVerifier:
         return ((body, None), _timestamped(header_timestamp, body))
 
 
+def _bad_signature() -> _Error:
+    return _Error(
+        "signature does not match the body for any configured secret", reason="bad_signature"
+    )
+
+
 def _timestamped(timestamp: str, body: bytes) -> _Signed:
     return timestamp.encode("ascii") + b"." + body, int(timestamp)
 
@@ -245,11 +278,6 @@ def _normalize_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
         if isinstance(value, str):
             found.setdefault(lowered, []).append(value)
     return found
-
-
-def _single(headers: Mapping[str, list[str]], name: str) -> str | None:
-    values = headers.get(name)
-    return values[0] if values else None
 
 
 def _header_timestamp(headers: Mapping[str, list[str]]) -> str | None:
@@ -312,17 +340,10 @@ def _hex_digest(text: str) -> str:
     return text.lower()
 
 
-def _decode_json(body: bytes) -> Any:
+def _decode_json_or_none(body: bytes) -> Any:
     try:
         return _json.loads(body)
     except (ValueError, RecursionError):
-        raise _Error("body is not valid JSON", reason="malformed_payload") from None
-
-
-def _decode_json_or_none(body: bytes) -> Any:
-    try:
-        return _decode_json(body)
-    except _Error:
         return None
 
 
@@ -331,7 +352,10 @@ def _has_result_id(data: Any) -> bool:
 
 
 def _parse_event(body: bytes, idempotency_key: str | None) -> ResultCompletedEvent:
-    data = _decode_json(body)
+    try:
+        data = _json.loads(body)
+    except (ValueError, RecursionError):
+        raise _Error("body is not valid JSON", reason="malformed_payload") from None
     if not isinstance(data, dict):
         raise _Error("body is not a JSON object", reason="malformed_payload")
     if "resultId" not in data and _has_result_id(data.get("data")):
