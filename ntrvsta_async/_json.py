@@ -62,7 +62,7 @@ def _default(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, enum.Enum):
-        return value.value
+        return _finite(value.value)
     return _refuse(value)
 
 
@@ -97,4 +97,7 @@ def dumps(value: Any) -> bytes:
     except ValueError as exc:
         if "Out of range float" not in str(exc):
             raise TypeError(str(exc)) from None
+    try:
         return _ENCODE(_finite(value)).encode()
+    except ValueError as exc:  # a NaN or infinite dict key: JSON has no name for it
+        raise TypeError(str(exc)) from None

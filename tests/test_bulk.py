@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -240,24 +240,63 @@ async def test_failing_input_iterable_is_raised(
         await client.invitations.create_many(broken(), concurrency=2)
 
 
-async def test_a_failing_input_cancels_the_requests_still_in_flight(
+async def _collect(run: AsyncIterable[BulkOutcome], into: list[BulkOutcome]) -> None:
+    async for outcome in run:
+        into.append(outcome)
+
+
+async def test_a_failing_input_lets_the_requests_in_flight_finish_and_report_first(
     server: tuple[InvitationServer, NtrvstaClient],
 ) -> None:
     state, client = server
-    state.delay = 0.6
+    state.delay = 0.3
 
     def broken() -> Iterator[InvitationRequest]:
         yield from requests(3)
         raise OSError("disk read failed")
 
+    outcomes: list[BulkOutcome] = []
     with pytest.raises(OSError, match="disk read failed"):
-        await client.invitations.create_many(broken(), concurrency=2)
-    raised = time.monotonic()
-    async with asyncio.timeout(2):
-        while state.in_flight:  # noqa: ASYNC110 - the server signals nothing
-            await asyncio.sleep(0.01)
-    assert time.monotonic() - raised < 0.3
+        await _collect(client.invitations.create_many(broken(), concurrency=2), outcomes)
+    assert state.in_flight == 0
+    assert sorted(o.index for o in outcomes) == [0, 1, 2]
+    assert all(o.ok for o in outcomes)
     assert len(state.arrivals) == 3
+
+
+class _Abort(BaseException):
+    """An input failure that is not an ``Exception``."""
+
+
+async def test_an_input_raising_a_base_exception_ends_the_run_with_it(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    _, client = server
+
+    def aborted() -> Iterator[InvitationRequest]:
+        yield from requests(2)
+        raise _Abort
+
+    async with asyncio.timeout(5):
+        with pytest.raises(_Abort):
+            await client.invitations.create_many(aborted(), concurrency=2)
+
+
+async def test_an_async_input_raising_cancelled_error_is_an_error_not_an_end(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    _, client = server
+
+    async def interrupted() -> AsyncIterator[InvitationRequest]:
+        for request in requests(3):
+            yield request
+        raise asyncio.CancelledError
+
+    outcomes: list[BulkOutcome] = []
+    async with asyncio.timeout(5):
+        with pytest.raises(RuntimeError, match="CancelledError"):
+            await _collect(client.invitations.create_many(interrupted(), concurrency=2), outcomes)
+    assert len(outcomes) == 3
 
 
 @pytest.mark.parametrize(

@@ -224,6 +224,10 @@ class Tier(enum.Enum):
     GOLD = "gold"
 
 
+class Weight(enum.Enum):
+    UNKNOWN = float("nan")
+
+
 @pytest.fixture(params=["orjson", "json"])
 def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with orjson (when installed) and with the standard library encoder."""
@@ -247,6 +251,7 @@ async def test_bodies_are_the_same_json_whichever_encoder(
             "limit": float("-inf"),
             "ref": ref,
             "tier": Tier.GOLD,
+            "weight": Weight.UNKNOWN,
             "tags": ("a", "b"),
             "nested": {"big": 2**70, "keys": {1: "one"}},
         },
@@ -260,6 +265,7 @@ async def test_bodies_are_the_same_json_whichever_encoder(
         "limit": None,
         "ref": str(ref),
         "tier": "gold",
+        "weight": None,
         "tags": ["a", "b"],
         "nested": {"big": 2**70, "keys": {"1": "one"}},
     }
@@ -267,7 +273,12 @@ async def test_bodies_are_the_same_json_whichever_encoder(
 
 @pytest.mark.parametrize(
     "extra_body",
-    [{"when": datetime(2026, 1, 1, tzinfo=UTC)}, {"blob": b"\x00"}, {"thing": object()}],
+    [
+        {"when": datetime(2026, 1, 1, tzinfo=UTC)},
+        {"blob": b"\x00"},
+        {"thing": object()},
+        {"scores": {float("nan"): 1}},
+    ],
 )
 async def test_a_body_json_cannot_carry_is_refused_and_nothing_sent(
     mock: aioresponses, client: NtrvstaClient, encoder: str, extra_body: dict[str, Any]

@@ -121,7 +121,9 @@ class _Source:
     """Hands out ``(index, item)`` pairs from a sync or async iterable, one at a time.
 
     A sync iterable is read with ``take()``, which awaits nothing, so workers cannot
-    interleave inside it; an async one with ``next()``, under a lock.
+    interleave inside it; an async one with ``next()``, under a lock. When reading the
+    input raises, the source ends and keeps the exception in ``error``, so the requests
+    already in flight still finish and report before it is raised.
     """
 
     def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
@@ -131,6 +133,7 @@ class _Source:
         self._lock = asyncio.Lock()
         self._index = 0
         self.exhausted = False
+        self.error: BaseException | None = None
 
     def take(self) -> tuple[int, Any] | None:
         """The next pair of a sync iterable, or None at its end."""
@@ -141,6 +144,9 @@ class _Source:
             item = next(self._sync)
         except StopIteration:
             self.exhausted = True
+            return None
+        except Exception as exc:
+            self._fail(exc)
             return None
         index = self._index
         self._index = index + 1
@@ -157,7 +163,22 @@ class _Source:
             except StopAsyncIteration:
                 self.exhausted = True
                 return None
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this run is being cancelled
+                error = RuntimeError("reading the requests raised CancelledError")
+                error.__cause__ = exc
+                self._fail(error)
+                return None
+            except Exception as exc:
+                self._fail(exc)
+                return None
             return self._numbered(item)
+
+    def _fail(self, error: BaseException) -> None:
+        self.exhausted = True
+        self.error = error
 
     def _numbered(self, item: Any) -> tuple[int, Any]:
         index, self._index = self._index, self._index + 1
@@ -174,7 +195,7 @@ class _Outbox:
         self._room = asyncio.Event()
         self._room.set()
         self.closed = False
-        self.error: Exception | None = None
+        self.error: BaseException | None = None
 
     def put(self, outcome: BulkOutcome) -> bool:
         """Hand an outcome over and wake the consumer; True when the outbox is now full."""
@@ -189,7 +210,7 @@ class _Outbox:
             self._room.clear()
             await self._room.wait()
 
-    def close(self, error: Exception | None = None) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         """No more outcomes will come; ``error`` ends the consumer's loop with it."""
         self.closed = True
         self.error = error
@@ -311,14 +332,18 @@ class BulkRun:
                     await outbox.room()
 
         async def workers() -> None:
+            error: BaseException | None = None
             try:
-                async with asyncio.TaskGroup() as group:  # one failing stops the others
+                async with asyncio.TaskGroup() as group:
                     for _ in range(self._concurrency):
                         group.create_task(worker())
-            except ExceptionGroup as failed:
-                outbox.close(failed.exceptions[0])
-            else:
-                outbox.close()
+            except BaseExceptionGroup as failed:
+                error = failed.exceptions[0]
+            except BaseException as exc:  # cancelled, or KeyboardInterrupt in a worker
+                error = exc
+                raise
+            finally:
+                outbox.close(error if error is not None else source.error)
 
         task = asyncio.create_task(workers())
         done = 0
