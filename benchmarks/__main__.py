@@ -21,8 +21,12 @@ BENCHMARKS: Final = ("import", "fanout", "polling", "webhooks", "memory")
 NOTES: Final = """
 ## Reading the figures
 
-- A process's hash seed and memory layout move its speed by a few percent, and not equally
-  for both sides, so one process's ratio is one draw: hence the median of five processes.
+- A ratio is judged round by round: each round runs the two sides back to back, so the
+  quotient of their rates compares them under the same load, and a process's ratio is the
+  median of its rounds' quotients (a burst of load that spared one side's best round moves
+  a best-over-best ratio, not this median). A process's hash seed and memory layout move
+  its speed by a few percent, and not equally for both sides, so one process's ratio is one
+  draw: hence the median of five processes.
 - Every loopback server runs in its own process, so on a 2-core machine the client gets one
   core and the server the other. Wall-clock ratios therefore move with whatever else runs on
   the machine: when the server's core is busy the server becomes the bottleneck and both
@@ -32,7 +36,7 @@ NOTES: Final = """
   SDK adds argument checks, the candidate model, retry bookkeeping, the `Invitation` model
   and one `BulkOutcome` per input, streamed through a bounded outbox. It encodes bodies with
   orjson (the `speed` extra) where the raw loop uses `json.dumps`, which pays for most of that.
-  Rounds are short and many, so that the best round of each side is an undisturbed one.
+  Rounds are short and many, so that load bursts hit few of them.
 - polling: the raw pager only runs `json.loads` and asks for each page when it is done with
   the one before. `results.list` decodes with orjson, builds one `ResultSummary` (with its
   `Candidate` and an aware `datetime`) per result, and asks for the next page as soon as a
@@ -68,7 +72,8 @@ def _markdown(
         "",
         "Figures of one full run of `python -m benchmarks` (`make bench`). Each comparison runs",
         "both sides interleaved, several rounds, against the same loopback server in a separate",
-        "process; rates are the best round (the median is shown beside it). Fan-out, polling and",
+        "process; rates are the best round (the median is shown beside it), a ratio is the median",
+        "over rounds of the two sides' quotient in the same round. Fan-out, polling and",
         "verification repeat that in five fresh client processes and are judged on the median of",
         "their five ratios; the figures shown are those of the median process.",
         "",

@@ -26,6 +26,7 @@ from benchmarks._common import (
     interleaved,
     loopback_server,
     median_run,
+    paired_ratio,
     ratio_line,
     report,
 )
@@ -127,6 +128,7 @@ async def measure(
         "raw_median": rates["raw"].median,
         "sdk_cpu_us": cpu_us["sdk"],
         "raw_cpu_us": cpu_us["raw"],
+        "ratio": paired_ratio(rates["sdk"], rates["raw"]),
     }
 
 
@@ -135,7 +137,7 @@ def _measure_once(base_url: str) -> dict[str, float]:
 
 
 def verdict(runs: list[dict[str, float]], sandbox: dict[str, float] | None = None) -> Verdict:
-    """Format the figures and judge the median ratio of best rates against the target."""
+    """Format the figures and judge the median paired ratio against the target."""
     figures, ratios = median_run(runs)
     ratio_text, ratio = ratio_line(ratios, TARGET)
     lines = [

@@ -29,6 +29,7 @@ from benchmarks._common import (
     interleaved,
     loopback_server,
     median_run,
+    paired_ratio,
     ratio_line,
     report,
 )
@@ -182,14 +183,18 @@ async def measure_receivers(
 
 def _verification_once() -> dict[str, float]:
     rates = asyncio.run(measure_verification())
-    return {"sdk_best": rates["sdk"].best, "raw_best": rates["bare"].best}
+    return {
+        "sdk_best": rates["sdk"].best,
+        "raw_best": rates["bare"].best,
+        "ratio": paired_ratio(rates["sdk"], rates["bare"]),
+    }
 
 
 def verdict(verification: list[dict[str, float]], receivers: dict[str, Rates]) -> Verdict:
     """Format the figures; the target applies to verification, receiving is reported."""
     figures, ratios = median_run(verification)
     ratio_text, ratio = ratio_line(ratios, TARGET, label="ratio".ljust(22))
-    receive_ratio = receivers["sdk"].best / receivers["bare"].best
+    receive_ratio = paired_ratio(receivers["sdk"], receivers["bare"])
     lines = [
         f"WebhookVerifier.verify : {figures['sdk_best']:9.0f} verifications/s best"
         f" ({1e6 / figures['sdk_best']:.1f} us each), 4 KiB body, typed event built",
