@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncGenerator, Mapping
@@ -224,11 +225,11 @@ class Results:
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    async for item in self.list(
-                        template_id=template_id, completed_after=completed_after
-                    ):
-                        if key in (item.result_id, item.result_url, item.invitation_id):
-                            return item
+                    listing = self.list(template_id=template_id, completed_after=completed_after)
+                    async with contextlib.aclosing(listing):  # cancels the page read ahead
+                        async for item in listing:
+                            if key in (item.result_id, item.result_url, item.invitation_id):
+                                return item
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, max_poll_interval)
         except TimeoutError:
