@@ -13,6 +13,7 @@ detailed converter says, with the JSON path of any error.
 from __future__ import annotations
 
 import inspect
+import operator
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -313,15 +314,35 @@ def _generate_model_hook(cls: type) -> Callable[[Any, type], Any]:
         "_wire": wire,
         "_split": _split,
     }
+    wired = [
+        (field, f"v{index}")
+        for index, field in enumerate(attrs.fields(cls))
+        if field.init and field.name != EXTRA
+    ]
+    gets = [f"{value} = get({to_camel(field.name)!r})" for field, value in wired]
     lines = [
         "def structure_fast(value, _):",
         "    if value.__class__ is not dict: raise TypeError",
         "    if _covers(value):",
-        "        known = value",
         "        extra = {}",
+    ]
+    if len(wired) > 1:
+        # Every field present: one itemgetter call reads them all.
+        ns["_every"] = operator.itemgetter(*(to_camel(field.name) for field, _ in wired))
+        lines += [
+            f"        if len(value) == {len(wired)}:",
+            f"            {', '.join(value for _, value in wired)} = _every(value)",
+            "        else:",
+            "            get = value.get",
+            *(f"            {line}" for line in gets),
+        ]
+    else:
+        lines += ["        get = value.get", *(f"        {line}" for line in gets)]
+    lines += [
         "    else:",
         "        known, extra = _split(value, _wire)",
-        "    get = known.get",
+        "        get = known.get",
+        *(f"        {line}" for line in gets),
     ]
     values: list[tuple[attrs.Attribute[Any], str]] = []
     for index, field in enumerate(attrs.fields(cls)):
@@ -332,7 +353,6 @@ def _generate_model_hook(cls: type) -> Callable[[Any, type], Any]:
             continue
         value = f"v{index}"
         values.append((field, value))
-        lines.append(f"    {value} = get({to_camel(field.name)!r})")
         checks = _check_lines(field.type, value, ns, str(index))
         default = field.default
         if default is None:

@@ -193,7 +193,7 @@ class _Outbox:
         self._limit = limit
         self._taker: asyncio.Future[None] | None = None
         self._room = asyncio.Event()
-        self._room.set()
+        self._held = False
         self.closed = False
         self.error: BaseException | None = None
 
@@ -207,6 +207,7 @@ class _Outbox:
     async def room(self) -> None:
         """Wait until the consumer has caught up below ``limit``."""
         while len(self._items) >= self._limit:
+            self._held = True
             self._room.clear()
             await self._room.wait()
 
@@ -222,7 +223,8 @@ class _Outbox:
         if not items:
             return None
         outcome = items.popleft()
-        if len(items) < self._limit:
+        if self._held and len(items) < self._limit:
+            self._held = False
             self._room.set()
         return outcome
 

@@ -38,11 +38,11 @@ class Response(NamedTuple):
 
 def decode_json(raw: bytes, *, status: int, scrub: str = "") -> Any:
     """Decode a success body; anything but JSON is a ``ResponseValidationError``."""
-    if not raw or raw.isspace():
-        return None
     try:
         return _json.loads(raw)
     except (ValueError, RecursionError):
+        if not raw.strip():
+            return None  # an empty body
         snippet = _scrubbed(raw[: 80 + len(scrub)].decode("utf-8", "replace"), scrub)[:80]
         raise ResponseValidationError(
             f"HTTP {status} response is not JSON (starts with {snippet!r})", body=snippet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -180,7 +180,7 @@ class Transport:
             raise ConfigurationError(f"path must start with '/', got {path!r}")
         return URL(str(self.base_url) + path, encoded=False)
 
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -188,8 +188,11 @@ class Transport:
         json: Any = None,
         params: Mapping[str, str] | None = None,
         safe: bool,
-    ) -> Response:
-        """Send ``method path`` with retries; ``safe`` says whether a repeat is harmless."""
+    ) -> Coroutine[Any, Any, Response]:
+        """Send ``method path`` with retries; ``safe`` says whether a repeat is harmless.
+
+        Arguments are checked (and the body encoded) at the call; the coroutine sends.
+        """
         url = self._urls.get(path)
         if url is None:
             url = self.url(path)
@@ -203,16 +206,7 @@ class Transport:
             except (TypeError, RecursionError) as exc:
                 raise InvalidArgumentError(f"the request body is not JSON: {exc}") from None
             headers = self._json_headers
-        try:
-            return await self._send_once(method, url, path, headers, body, params)
-        except NtrvstaError as exc:
-            policy = self.retry_policy
-            if policy.max_retries < 1 or not policy.should_retry(exc, safe=safe):
-                if isinstance(exc, APIStatusError | APIConnectionError):
-                    exc.attempts = 1
-                raise
-            first_failure = exc
-        return await self._retry(method, url, path, headers, body, params, safe, first_failure)
+        return self._send(method, url, path, headers, body, params, safe)
 
     async def _retry(
         self,
@@ -242,14 +236,14 @@ class Transport:
                 with attempt:
                     if attempt_number == 1:
                         raise first_failure
-                    return await self._send_once(method, url, path, headers, body, params)
+                    return await self._send(method, url, path, headers, body, params, None)
         except NtrvstaError as exc:
             if isinstance(exc, APIStatusError | APIConnectionError):
                 exc.attempts = attempt_number
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send_once(
+    async def _send(
         self,
         method: str,
         url: URL,
@@ -257,52 +251,70 @@ class Transport:
         headers: Mapping[str, str],
         body: bytes | None,
         params: Mapping[str, str] | None,
+        safe: bool | None,
     ) -> Response:
-        pool = self._pool
-        session = pool.session
-        if session is None or pool.closed:
-            session = pool.get()
-        debug = logger.isEnabledFor(logging.DEBUG)
-        started = time.perf_counter() if debug else 0.0
+        """One attempt. A first attempt (``safe`` set) hands a retryable failure to ``_retry``
+        from this frame: the common path awaits the response through one coroutine."""
         try:
-            async with session.request(
-                method,
-                url,
-                data=body,
-                params=params,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-            ) as resp:
-                raw = await resp.read()
+            pool = self._pool
+            session = pool.session
+            if session is None or pool.closed:
+                session = pool.get()
+            debug = logger.isEnabledFor(logging.DEBUG)
+            started = time.perf_counter() if debug else 0.0
+            try:
+                # Awaited rather than entered: two coroutine layers fewer under every read.
+                resp = await session.request(
+                    method,
+                    url,
+                    data=body,
+                    params=params,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+                try:
+                    raw = await resp.read()
+                finally:
+                    resp.release()
+                    await resp.wait_for_close()
                 status = resp.status
-                reason = resp.reason
                 resp_headers = resp.headers
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
-            raise connection_error(exc, method, path) from None
-        except RuntimeError as exc:
-            if session.closed:
-                raise ConfigurationError(
-                    "the client is closed; create a new NtrvstaClient"
-                ) from None
-            raise connection_error(exc, method, path) from None
-        if debug:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
-        if 200 <= status < 300:
-            return Response(
-                status, resp_headers, decode_json(raw, status=status, scrub=self._api_key)
-            )
-        if 300 <= status < 400:
-            raise status_error(
-                status,
-                f"unexpected redirect to {resp_headers.get('Location', '?')} (not followed)",
-                resp_headers,
-                b"",
-                scrub=self._api_key,
-            )
-        raise status_error(status, reason, resp_headers, raw, scrub=self._api_key)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
+                raise connection_error(exc, method, path) from None
+            except RuntimeError as exc:
+                if session.closed:
+                    raise ConfigurationError(
+                        "the client is closed; create a new NtrvstaClient"
+                    ) from None
+                raise connection_error(exc, method, path) from None
+            if debug:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
+            if 200 <= status < 300:
+                return Response(
+                    status, resp_headers, decode_json(raw, status=status, scrub=self._api_key)
+                )
+            if 300 <= status < 400:
+                raise status_error(
+                    status,
+                    f"unexpected redirect to {resp_headers.get('Location', '?')} (not followed)",
+                    resp_headers,
+                    b"",
+                    scrub=self._api_key,
+                )
+            raise status_error(status, resp.reason, resp_headers, raw, scrub=self._api_key)
+        except NtrvstaError as exc:
+            if safe is None:
+                raise
+            policy = self.retry_policy
+            if policy.max_retries < 1 or not policy.should_retry(exc, safe=safe):
+                if isinstance(exc, APIStatusError | APIConnectionError):
+                    exc.attempts = 1
+                raise
+            first_failure = exc
+        return await self._retry(method, url, path, headers, body, params, safe, first_failure)
 
 
 def _before_retry(state: RetryCallState, policy: RetryPolicy, method: str, path: str) -> None:
