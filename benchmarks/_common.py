@@ -78,6 +78,8 @@ def loopback_server(mode: str, *options: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @attrs.frozen

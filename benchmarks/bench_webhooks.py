@@ -103,7 +103,9 @@ def _bare_verify(secret: bytes) -> Callable[[bytes, dict[str, str]], Any]:
     return verify
 
 
-async def measure_verification(rounds: int = VERIFY_ROUNDS) -> dict[str, Rates]:
+async def measure_verification(
+    rounds: int = VERIFY_ROUNDS, per_round: int = VERIFY_PER_ROUND
+) -> dict[str, Rates]:
     """Verifications/s of ``WebhookVerifier.verify`` and of the bare check, interleaved."""
     body = event_body(1)
     headers = sign(body, SECRET, timestamp=int(time.time()))
@@ -116,9 +118,9 @@ async def measure_verification(rounds: int = VERIFY_ROUNDS) -> dict[str, Rates]:
     def side(verify: Callable[[bytes, dict[str, str]], Any]) -> Callable[[], Any]:
         async def run() -> tuple[int, float]:
             began = time.perf_counter()
-            for _ in range(VERIFY_PER_ROUND):
+            for _ in range(per_round):
                 verify(body, headers)
-            return VERIFY_PER_ROUND, time.perf_counter() - began
+            return per_round, time.perf_counter() - began
 
         return run
 
@@ -147,16 +149,16 @@ async def _send_all(
 
 
 async def measure_receivers(
-    sdk_url: str, bare_url: str, rounds: int = RECEIVE_ROUNDS
+    sdk_url: str, bare_url: str, rounds: int = RECEIVE_ROUNDS, per_round: int = RECEIVE_PER_ROUND
 ) -> dict[str, Rates]:
     """Requests/s of both receivers, each round with fresh result ids (no duplicates)."""
-    counter = iter(range(0, 10**9, RECEIVE_PER_ROUND))
+    counter = iter(range(0, 10**9, per_round))
 
     def deliveries() -> list[tuple[bytes, dict[str, str]]]:
         start = next(counter)
         now = int(time.time())
         out = []
-        for n in range(start, start + RECEIVE_PER_ROUND):
+        for n in range(start, start + per_round):
             body = event_body(n)
             headers = {
                 "Content-Type": "application/json",

@@ -1,0 +1,69 @@
+"""The benchmarks run end to end on a small scale, so a change cannot silently break them."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import bench_fanout, bench_polling, bench_webhooks
+from benchmarks._common import Rates, loopback_server, median_run, paired_ratio, ratio_line
+
+
+def test_paired_ratio_is_the_median_of_same_round_quotients() -> None:
+    sdk = Rates((90.0, 50.0, 100.0))
+    raw = Rates((100.0, 100.0, 100.0))
+    assert paired_ratio(sdk, raw) == pytest.approx(0.9)
+    assert paired_ratio(Rates((10.0, 40.0)), Rates((20.0, 20.0))) == pytest.approx(1.25)
+    with pytest.raises(ValueError, match=r"shorter|longer"):
+        paired_ratio(Rates((1.0,)), Rates((1.0, 2.0)))
+
+
+def test_the_verdict_is_the_median_process() -> None:
+    runs = [{"ratio": ratio, "tag": float(n)} for n, ratio in enumerate((0.97, 0.90, 1.02))]
+    figures, ratios = median_run(runs)
+    assert figures["tag"] == 0.0
+    assert ratios == [0.90, 0.97, 1.02]
+    line, median = ratio_line(ratios, 0.95)
+    assert median == 0.97
+    assert "0.970 (target >= 0.95)" in line
+
+
+async def test_fanout_measures_both_sides_and_judges_the_ratio() -> None:
+    with loopback_server("api") as base_url:
+        run = await bench_fanout.measure(base_url, per_round=40, rounds=2)
+    assert run["sdk_best"] > 0
+    assert run["raw_best"] > 0
+    assert run["sdk_cpu_us"] > 0
+    assert 0 < run["ratio"] < 10
+    verdict = bench_fanout.verdict([run, run, run])
+    assert verdict.met == (run["ratio"] >= bench_fanout.TARGET)
+    assert any(line.startswith("create_many") for line in verdict.lines)
+
+
+async def test_polling_measures_both_sides_and_judges_the_ratio() -> None:
+    with loopback_server("api") as base_url:
+        run = await bench_polling.measure(base_url, total=250, rounds=2)
+    assert run["sdk_best"] > 0
+    assert run["raw_best"] > 0
+    assert 0 < run["ratio"] < 10
+    verdict = bench_polling.verdict([run])
+    assert verdict.met == (run["ratio"] >= bench_polling.TARGET)
+
+
+async def test_webhook_benchmarks_verify_and_receive() -> None:
+    rates = await bench_webhooks.measure_verification(rounds=2, per_round=50)
+    assert len(rates["sdk"].samples) == len(rates["bare"].samples) == 2
+    with (
+        loopback_server("receiver") as sdk_url,
+        loopback_server("bare-receiver") as bare_url,
+    ):
+        receivers = await bench_webhooks.measure_receivers(
+            sdk_url, bare_url, rounds=2, per_round=20
+        )
+    run = {
+        "sdk_best": rates["sdk"].best,
+        "raw_best": rates["bare"].best,
+        "ratio": paired_ratio(rates["sdk"], rates["bare"]),
+    }
+    verdict = bench_webhooks.verdict([run], receivers)
+    assert verdict.met == (run["ratio"] >= bench_webhooks.TARGET)
+    assert any("receiver ratio" in line for line in verdict.lines)
