@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from ntrvsta_async import Candidate, Contract, NtrvstaClient
-from ntrvsta_async.cli.common import CliState
+from ntrvsta_async.cli.app import cli
+from ntrvsta_async.cli.common import EXIT_CONFIG, CliState
 from ntrvsta_async.cli.doctor_cmd import doctor
 from ntrvsta_async.sandbox import SandboxDialect, ThreadedSandbox
 
@@ -149,3 +150,34 @@ def test_a_refused_key_exits_4_without_showing_it(plain: ThreadedSandbox) -> Non
     assert "the key was refused in every form tried" in result.output
     assert "could not run; their lines say why" in result.output
     assert wrong not in result.output
+
+
+def test_the_global_contract_option_serves_every_command(
+    deviating: ThreadedSandbox, tmp_path: Path
+) -> None:
+    saved = tmp_path / "contract.json"
+    code, output = _invoke(deviating, *PROBE_ARGS, "--save-contract", str(saved))
+    assert code == 1, output
+    env = {"NTRVSTA_API_KEY": deviating.api_key, "NTRVSTA_BASE_URL": deviating.base_url}
+    runner = CliRunner()
+    created = runner.invoke(cli, ["templates", "create", "--title", "Contract", "--json"], env=env)
+    assert created.exit_code == 0, created.output
+    template_id = json.loads(created.output)["templateId"]
+    people = tmp_path / "people.csv"
+    people.write_text("email\ncontract@example.com\n", encoding="utf-8")
+    invite = ["invite", "--template", template_id, "--csv", str(people), "--json"]
+
+    plain = runner.invoke(cli, invite, env=env)
+    assert plain.exit_code != 0
+    with_contract = runner.invoke(cli, ["--contract", str(saved), *invite], env=env)
+    assert with_contract.exit_code == 0, with_contract.output
+    from_env = runner.invoke(cli, invite, env={**env, "NTRVSTA_CONTRACT_FILE": str(saved)})
+    assert from_env.exit_code == 0, from_env.output
+    emails = [i.candidate.email for i in deviating.server.invitations if i.candidate]
+    assert emails.count("contract@example.com") == 1
+
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    refused = runner.invoke(cli, ["--contract", str(broken), *invite], env=env)
+    assert refused.exit_code == EXIT_CONFIG
+    assert "not JSON" in refused.output

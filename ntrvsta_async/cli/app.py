@@ -52,6 +52,15 @@ __all__ = ["cli"]
     metavar="KEY",
     help="The API key itself (warns: it lands in shell history). Prefer NTRVSTA_API_KEY.",
 )
+@click.option(
+    "--contract",
+    "contract_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="NTRVSTA_CONTRACT_FILE",
+    metavar="FILE",
+    help="Contract overrides (JSON, as `doctor --save-contract` writes them) for every"
+    " command that calls the API [env NTRVSTA_CONTRACT_FILE].",
+)
 @click.option("--debug", is_flag=True, help="Log everything and show tracebacks.")
 @click.pass_context
 def cli(
@@ -59,6 +68,7 @@ def cli(
     base_url: str | None,
     api_key_file: Path | None,
     api_key: str | None,
+    contract_file: Path | None,
     debug: bool,
 ) -> None:
     """NTRVSTA partner API tools: templates, invitations, results, webhooks, a sandbox.
@@ -71,7 +81,11 @@ def cli(
     if api_key is not None:
         warn(API_KEY_WARNING)
     ctx.obj = CliState(
-        base_url=base_url or None, api_key=api_key, api_key_file=api_key_file, debug=debug
+        base_url=base_url or None,
+        api_key=api_key,
+        api_key_file=api_key_file,
+        contract_file=contract_file,
+        debug=debug,
     )
 
 

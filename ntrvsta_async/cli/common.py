@@ -16,7 +16,7 @@ import attrs
 import click
 
 from ntrvsta_async._version import __version__
-from ntrvsta_async.assumptions import ENV_API_KEY
+from ntrvsta_async.assumptions import ENV_API_KEY, Contract
 from ntrvsta_async.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -119,6 +119,7 @@ class CliState:
     base_url: str | None = None
     api_key: str | None = attrs.field(default=None, repr=False)
     api_key_file: Path | None = None
+    contract_file: Path | None = None
     debug: bool = False
 
     def resolve_api_key(self) -> str:
@@ -141,10 +142,22 @@ class CliState:
             raise ConfigError(f"no API key: set {ENV_API_KEY} or pass --api-key-file PATH")
         return key
 
+    def contract(self) -> Contract | None:
+        """The contract overrides of ``--contract FILE``, or None for the default contract."""
+        if self.contract_file is None:
+            return None
+        from ntrvsta_async.doctor import load_contract
+
+        try:
+            return load_contract(self.contract_file)
+        except ConfigurationError as exc:
+            raise ConfigError(str(exc)) from None
+
     def client(self, **options: Any) -> NtrvstaClient:
         """A new ``NtrvstaClient`` from these options (use it with ``async with``)."""
         from ntrvsta_async.client import NtrvstaClient
 
+        options.setdefault("contract", self.contract())
         return NtrvstaClient(
             api_key=self.resolve_api_key(),
             base_url=self.base_url,
