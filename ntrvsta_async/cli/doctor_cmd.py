@@ -165,9 +165,7 @@ def doctor(
         raise click.UsageError("--posting-id and --candidate-email need --write-probe")
     api_key = state.resolve_api_key()
     try:
-        contract = (
-            load_contract(contract_file) if contract_file is not None else state.contract()
-        )
+        contract = load_contract(contract_file) if contract_file is not None else state.contract()
         probe = (
             WriteProbe(posting_id=posting_id, candidate_email=candidate_email)
             if write_probe and posting_id and candidate_email
