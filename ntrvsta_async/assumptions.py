@@ -55,6 +55,8 @@ DEFAULT_MAX_RETRY_AFTER: Final = 60.0
 #: OP-17: default request timeouts in seconds.
 DEFAULT_TIMEOUT_TOTAL: Final = 60.0
 DEFAULT_TIMEOUT_CONNECT: Final = 10.0
+#: The largest response body a client reads, in bytes after decompression (64 MiB).
+DEFAULT_MAX_RESPONSE_SIZE: Final = 64 * 1024 * 1024
 
 #: OP-10: response headers that may carry a request id, tried in order.
 REQUEST_ID_HEADERS: Final = ("x-request-id", "x-amzn-requestid", "x-amz-apigw-id")

@@ -10,11 +10,11 @@ from typing import Any, Self
 import aiohttp
 import attrs
 
-from .assumptions import DEFAULT_CONTRACT, Contract
+from .assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
 from .errors import ConfigurationError
 from .resources import Invitations, Results, Templates
 from .resources._params import check
-from .transport import SAFE_METHODS, RetryPolicy, Transport
+from .transport import SAFE_METHODS, UNCHANGED, RetryPolicy, Transport, Unchanged
 from .transport.config import resolve_api_key, resolve_base_url, resolve_timeout
 
 __all__ = ["NtrvstaClient"]
@@ -25,6 +25,8 @@ class NtrvstaClient:
 
     The key comes from ``api_key`` or ``NTRVSTA_API_KEY``; the base URL from ``base_url``,
     ``NTRVSTA_BASE_URL``, or production. Close it (or leave the ``async with``) when done.
+    A response body larger than ``max_response_size`` bytes (after decompression; None for
+    no cap) raises ``ResponseTooLargeError`` instead of being read into memory.
     """
 
     templates: Templates
@@ -44,6 +46,7 @@ class NtrvstaClient:
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
         max_connections: int | None = None,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
         session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
         allow_insecure_http: bool = False,
@@ -67,6 +70,7 @@ class NtrvstaClient:
             session=session,
             max_connections=max_connections,
             contract=contract or DEFAULT_CONTRACT,
+            max_response_size=max_response_size,
         )
         self._bind(transport, owner=True)
 
@@ -97,16 +101,23 @@ class NtrvstaClient:
         """The per-request timeout in force for this client."""
         return self._transport.timeout
 
+    @property
+    def max_response_size(self) -> int | None:
+        """The largest response body read, in bytes after decompression; None for no cap."""
+        return self._transport.max_response_size
+
     def with_options(
         self,
         *,
         timeout: float | aiohttp.ClientTimeout | None = None,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
+        max_response_size: int | Unchanged | None = UNCHANGED,
     ) -> NtrvstaClient:
-        """A client on the same connection pool with other timeout or retry settings.
+        """A client on the same connection pool with other timeout, retry or size settings.
 
-        Only the original client closes the pool; the derived one needs no closing.
+        ``max_response_size`` is kept unless given (None lifts the cap). Only the original
+        client closes the pool; the derived one needs no closing.
         """
         derived = object.__new__(NtrvstaClient)
         policy = _policy(retry_policy or self._transport.retry_policy, max_retries)
@@ -114,6 +125,7 @@ class NtrvstaClient:
             self._transport.derive(
                 timeout=resolve_timeout(timeout) if timeout is not None else None,
                 retry_policy=policy,
+                max_response_size=max_response_size,
             ),
             owner=False,
         )

@@ -19,6 +19,7 @@ __all__ = [
     "NtrvstaError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "UnprocessableEntityError",
@@ -147,6 +148,20 @@ class ResponseValidationError(NtrvstaError):
 
     def __str__(self) -> str:
         return self.message if f"@ {self.path}" in self.message else f"{self.message} @ {self.path}"
+
+
+class ResponseTooLargeError(ResponseValidationError):
+    """A response body was larger than ``max_response_size``; ``limit`` is that cap in bytes.
+
+    The body was read no further than the cap, and the request is not retried.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class InboxError(NtrvstaError):

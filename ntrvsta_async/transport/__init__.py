@@ -2,13 +2,15 @@
 
 from .auth import AuthScheme, redact
 from .retries import RetryPolicy, parse_retry_after
-from .session import SAFE_METHODS, Transport
+from .session import SAFE_METHODS, UNCHANGED, Transport, Unchanged
 
 __all__ = [
     "SAFE_METHODS",
+    "UNCHANGED",
     "AuthScheme",
     "RetryPolicy",
     "Transport",
+    "Unchanged",
     "parse_retry_after",
     "redact",
 ]

@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import platform
 import time
 from collections.abc import Coroutine, Mapping
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import attrs
+from aiohttp import hdrs
 from multidict import CIMultiDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from yarl import URL
 
 from .. import _json
 from .._version import __version__
-from ..assumptions import DEFAULT_CONTRACT, Contract
+from ..assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
 from ..errors import (
     APIConnectionError,
     APIStatusError,
     ConfigurationError,
     InvalidArgumentError,
     NtrvstaError,
+    ResponseTooLargeError,
 )
 from .auth import auth_headers, redact
 from .responses import Response, connection_error, decode_json, status_error
 from .retries import RetryPolicy
 
-__all__ = ["SAFE_METHODS", "Transport"]
+__all__ = ["SAFE_METHODS", "UNCHANGED", "Transport", "Unchanged"]
 
 logger = logging.getLogger("ntrvsta_async")
 
@@ -37,6 +40,23 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 _DEFAULT_MAX_CONNECTIONS = 100
 _URL_CACHE_SIZE = 64
+_BODYLESS_STATUSES = frozenset({204, 304})
+
+
+class Unchanged(enum.Enum):
+    """The type of ``UNCHANGED``."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
+"""An option ``derive`` (and ``with_options``) keeps from the transport it derives from."""
+
+
+def _checked_max_response_size(value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigurationError("max_response_size must be a positive integer (bytes) or None")
+    return value
 
 
 @attrs.define
@@ -77,11 +97,13 @@ class Transport:
         user_agent: str | None,
         pool: _Pool,
         contract: Contract = DEFAULT_CONTRACT,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url
         self.timeout = timeout
         self.retry_policy = retry_policy
+        self.max_response_size = max_response_size
         self._pool = pool
         agent = (
             f"ntrvsta-async/{__version__} python/{platform.python_version()} "
@@ -115,14 +137,19 @@ class Transport:
         session: aiohttp.ClientSession | None,
         max_connections: int | None,
         contract: Contract = DEFAULT_CONTRACT,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> Transport:
-        """A transport with its own pool, or one on a caller-owned session (never closed)."""
+        """A transport with its own pool, or one on a caller-owned session (never closed).
+
+        ``max_response_size`` caps a response body in bytes after decompression (None: no cap).
+        """
         if max_connections is not None and (
             isinstance(max_connections, bool)
             or not isinstance(max_connections, int)
             or max_connections < 1
         ):
             raise ConfigurationError("max_connections must be a positive integer")
+        max_response_size = _checked_max_response_size(max_response_size)
         pool = _Pool(
             session=session,
             owned=session is None,
@@ -137,12 +164,19 @@ class Transport:
             user_agent=user_agent,
             pool=pool,
             contract=contract,
+            max_response_size=max_response_size,
         )
 
     def derive(
-        self, *, timeout: aiohttp.ClientTimeout | None, retry_policy: RetryPolicy | None
+        self,
+        *,
+        timeout: aiohttp.ClientTimeout | None,
+        retry_policy: RetryPolicy | None,
+        max_response_size: int | Unchanged | None = UNCHANGED,
     ) -> Transport:
-        """A transport on the same pool with other timeout or retry settings."""
+        """A transport on the same pool with other timeout, retry or response size settings."""
+        if isinstance(max_response_size, Unchanged):
+            max_response_size = self.max_response_size
         return Transport(
             api_key=self._api_key,
             base_url=self.base_url,
@@ -152,6 +186,7 @@ class Transport:
             user_agent=self._user_agent,
             pool=self._pool,
             contract=self.contract,
+            max_response_size=_checked_max_response_size(max_response_size),
         )
 
     @property
@@ -274,7 +309,25 @@ class Transport:
                     allow_redirects=False,
                 )
                 try:
-                    raw = await resp.read()
+                    limit = self.max_response_size
+                    if limit is None:
+                        raw = await resp.read()
+                    else:
+                        length = _plain_length(resp)
+                        if length is not None and length <= limit:
+                            raw = await resp.read()
+                        elif (
+                            length is not None
+                            and method != "HEAD"
+                            and resp.status not in _BODYLESS_STATUSES
+                        ):
+                            resp.close()  # unread: the connection cannot be reused
+                            raise self._too_large(resp.status, method, path, limit)
+                        else:
+                            capped = await _read_capped(resp, limit)
+                            if capped is None:
+                                raise self._too_large(resp.status, method, path, limit)
+                            raw = capped
                 finally:
                     resp.release()
                     await resp.wait_for_close()
@@ -315,6 +368,37 @@ class Transport:
                 raise
             first_failure = exc
         return await self._retry(method, url, path, headers, body, params, safe, first_failure)
+
+    def _too_large(self, status: int, method: str, path: str, limit: int) -> ResponseTooLargeError:
+        where = f"{method} {path}".replace(self._api_key, "[redacted]")
+        return ResponseTooLargeError(
+            f"HTTP {status} response body for {where} exceeds max_response_size ({limit} bytes)",
+            limit=limit,
+        )
+
+
+def _plain_length(resp: aiohttp.ClientResponse) -> int | None:
+    """The declared body length when the bytes on the wire are the body itself, else None."""
+    headers = resp.headers
+    if hdrs.CONTENT_ENCODING in headers or hdrs.TRANSFER_ENCODING in headers:
+        return None
+    length = headers.get(hdrs.CONTENT_LENGTH)
+    if length is None or not (length.isascii() and length.isdigit()):
+        return None
+    return int(length)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The decompressed body, read in chunks; None (and the response closed) past ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            resp.close()  # abandoned mid-body: the connection cannot be reused
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _before_retry(state: RetryCallState, policy: RetryPolicy, method: str, path: str) -> None:
