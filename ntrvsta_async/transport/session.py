@@ -53,10 +53,15 @@ UNCHANGED: Final = Unchanged.UNCHANGED
 """An option ``derive`` (and ``with_options``) keeps from the transport it derives from."""
 
 
-def _checked_max_response_size(value: int | None) -> int | None:
+def _positive_or_none(value: int | None, message: str) -> int | None:
+    """``value`` when it is None or an int (not a bool) of at least 1; else ``message``."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigurationError("max_response_size must be a positive integer (bytes) or None")
+        raise ConfigurationError(message)
     return value
+
+
+def _checked_max_response_size(value: int | None) -> int | None:
+    return _positive_or_none(value, "max_response_size must be a positive integer (bytes) or None")
 
 
 @attrs.define
@@ -143,12 +148,7 @@ class Transport:
 
         ``max_response_size`` caps a response body in bytes after decompression (None: no cap).
         """
-        if max_connections is not None and (
-            isinstance(max_connections, bool)
-            or not isinstance(max_connections, int)
-            or max_connections < 1
-        ):
-            raise ConfigurationError("max_connections must be a positive integer")
+        _positive_or_none(max_connections, "max_connections must be a positive integer")
         max_response_size = _checked_max_response_size(max_response_size)
         pool = _Pool(
             session=session,

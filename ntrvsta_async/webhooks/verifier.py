@@ -190,8 +190,9 @@ class WebhookVerifier:
             or self._scheme == "hex"
         ):
             return None
-        if self._signs(stamp.encode("ascii") + b"." + body, (digest,)):
-            return int(stamp)
+        message, timestamp = _timestamped(stamp, body)
+        if self._signs(message, (digest,)):
+            return timestamp
         if _LOWER_HEX_DIGEST.fullmatch(digest) is None:
             return None
         raise _bad_signature()
@@ -232,7 +233,7 @@ class WebhookVerifier:
                     "a t=...,v1=... signature was sent but the verifier is pinned to 'hex'",
                     reason="malformed_signature",
                 )
-            return ((signed_timestamp.encode("ascii") + b"." + body, int(signed_timestamp)),)
+            return (_timestamped(signed_timestamp, body),)
         if self._scheme == "hex":
             return ((body, None),)
         if self._scheme == "timestamped":
