@@ -206,6 +206,8 @@ def _split(value: dict[Any, Any], wire: Mapping[str, str]) -> tuple[dict[str, An
 
 
 _BUILDING: Final[set[type]] = set()
+_INLINE_DEPTH: Final = 3
+"""Nested models are built inline in their parent's generated code, this many levels deep."""
 
 
 def _optional_inner(type_: Any) -> Any:
@@ -223,17 +225,29 @@ def _nested_hook(type_: Any) -> Callable[[Any, Any], Any]:
     return fast_converter.get_structure_hook(type_)
 
 
-def _check_lines(type_: Any, var: str, ns: dict[str, Any], tag: str) -> list[str]:
-    """Generated statements that validate and convert the non-None value in ``var``."""
-    type_ = _optional_inner(type_)
+def _indented(lines: list[str], levels: int = 1) -> list[str]:
+    return [f"{'    ' * levels}{line}" for line in lines]
+
+
+def _class_check(type_: Any, var: str, ns: dict[str, Any]) -> tuple[str, str] | None:
+    """(condition, statement) for a type checked by its class alone; None for other types."""
     if type_ is str or type_ is bool:
-        return [f"if {var}.__class__ is not {type_.__name__}: raise TypeError"]
+        return f"{var}.__class__ is not {type_.__name__}", "raise TypeError"
     if type_ is int:
         ns["_int"] = _structure_int
-        return [f"if {var}.__class__ is not int: {var} = _int({var}, int)"]
+        return f"{var}.__class__ is not int", f"{var} = _int({var}, int)"
     if type_ is float:
         ns["_float"] = _structure_float
-        return [f"if {var}.__class__ is not float: {var} = _float({var}, float)"]
+        return f"{var}.__class__ is not float", f"{var} = _float({var}, float)"
+    return None
+
+
+def _check_lines(type_: Any, var: str, ns: dict[str, Any], tag: str, depth: int) -> list[str]:
+    """Generated statements that validate and convert the non-None value in ``var``."""
+    simple = _class_check(type_, var, ns)
+    if simple is not None:
+        condition, statement = simple
+        return [f"if {condition}: {statement}"]
     if type_ is datetime:
         ns["_fromisoformat"] = datetime.fromisoformat
         ns["_UTC"] = UTC
@@ -259,18 +273,124 @@ def _check_lines(type_: Any, var: str, ns: dict[str, Any], tag: str) -> list[str
         ns[f"_hook{tag}"] = _nested_hook(get_args(type_)[0])
         ns[f"_type{tag}"] = get_args(type_)[0]
         return [*lines, f"{var} = tuple([_hook{tag}(_item, _type{tag}) for _item in {var}])"]
+    if _is_model(type_) and type_ not in _BUILDING and depth < _INLINE_DEPTH:
+        return _build_lines(type_, var, ns, tag, depth + 1)
     ns[f"_hook{tag}"] = _nested_hook(type_)
     ns[f"_type{tag}"] = type_
     return [f"{var} = _hook{tag}({var}, _type{tag})"]
 
 
-def _fast_model_hook(cls: type) -> Callable[[Any, type], Any]:
-    """Generated code that builds ``cls`` from a well-formed JSON object, or raises."""
+def _field_lines(
+    field: attrs.Attribute[Any], var: str, ns: dict[str, Any], tag: str, depth: int
+) -> list[str]:
+    """Generated statements that apply ``field``'s default to ``var`` or check its value."""
+    type_ = _optional_inner(field.type)
+    simple = _class_check(type_, var, ns)
+    default = field.default
+    if default is None:
+        if simple is not None:  # one test for the common case of a value of the right class
+            condition, statement = simple
+            return [f"if {condition} and {var} is not None: {statement}"]
+        checks = _check_lines(type_, var, ns, tag, depth)
+        return [f"if {var} is not None:", *_indented(checks)] if checks else []
+    lines = [f"if {var} is None:"]
+    if default is attrs.NOTHING or (
+        isinstance(default, attrs.Factory) and default.takes_self  # type: ignore[arg-type]
+    ):
+        lines.append("    raise TypeError")
+    elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        ns[f"_factory{tag}"] = default.factory
+        lines.append(f"    {var} = _factory{tag}()")
+    else:
+        ns[f"_default{tag}"] = default
+        lines.append(f"    {var} = _default{tag}")
+    if simple is not None:
+        condition, statement = simple
+        return [*lines, f"elif {condition}: {statement}"]
+    checks = _check_lines(type_, var, ns, tag, depth)
+    return [*lines, "else:", *_indented(checks)] if checks else lines
+
+
+def _read_lines(wired: list[tuple[str, str]], src: str, ns: dict[str, Any], tag: str) -> list[str]:
+    """Generated statements that read each wired field's value, and the unknown keys."""
+    extra, get = f"extra{tag}", f"get{tag}"
+    general = [
+        f"if _covers{tag}({src}):",
+        f"    {extra} = {{}}",
+        f"    {get} = {src}.get",
+        "else:",
+        f"    known{tag}, {extra} = _split({src}, _wire{tag})",
+        f"    {get} = known{tag}.get",
+        *(f"{var} = {get}({key!r})" for key, var in wired),
+    ]
+    if len(wired) < 2:
+        return general
+    # Exactly the known keys: one itemgetter call reads them all.
+    ns[f"_every{tag}"] = operator.itemgetter(*(key for key, _ in wired))
+    return [
+        f"{extra} = None",
+        f"if len({src}) == {len(wired)}:",
+        "    try:",
+        f"        {', '.join(var for _, var in wired)} = _every{tag}({src})",
+        f"        {extra} = {{}}",
+        "    except KeyError:",
+        "        pass",
+        f"if {extra} is None:",
+        *_indented(general),
+    ]
+
+
+def _build_lines(cls: type, var: str, ns: dict[str, Any], tag: str, depth: int) -> list[str]:
+    """Generated statements that replace the JSON object in ``var`` with ``cls`` built from it."""
     _BUILDING.add(cls)
     try:
-        return _generate_model_hook(cls)
+        attrs.resolve_types(cls)
+        fields = [field for field in attrs.fields(cls) if field.init]
+        wired = [
+            (field, f"v{tag}_{index}") for index, field in enumerate(fields) if field.name != EXTRA
+        ]
+        ns[f"_cls{tag}"] = cls
+        ns[f"_covers{tag}"] = frozenset(to_camel(field.name) for field, _ in wired).issuperset
+        ns[f"_wire{tag}"] = {key: to_camel(name) for key, name in _wire_names(cls).items()}
+        ns["_split"] = _split
+        ns["_new"] = object.__new__
+        lines = [
+            f"if {var}.__class__ is not dict: raise TypeError",
+            *_read_lines([(to_camel(field.name), value) for field, value in wired], var, ns, tag),
+        ]
+        for index, (field, value) in enumerate(wired):
+            lines += _field_lines(field, value, ns, f"{tag}_{index}", depth)
+        values = {field.name: value for field, value in wired} | {EXTRA: f"extra{tag}"}
+        setters = _slot_setters(cls)
+        if setters is None:
+            args = [
+                f"{field.alias}={values[field.name]}" if field.kw_only else values[field.name]
+                for field in fields
+            ]
+            return [*lines, f"{var} = _cls{tag}({', '.join(args)})"]
+        lines.append(f"{var} = _new(_cls{tag})")
+        for index, field in enumerate(fields):
+            ns[f"_set{tag}_{index}"] = setters[field.name]
+            lines.append(f"_set{tag}_{index}({var}, {values[field.name]})")
+        if hasattr(cls, "__attrs_post_init__"):
+            lines.append(f"{var}.__attrs_post_init__()")
+        return lines
     finally:
         _BUILDING.discard(cls)
+
+
+def _fast_model_hook(cls: type) -> Callable[[Any, type], Any]:
+    """Generated code that builds ``cls`` from a well-formed JSON object, or raises."""
+    ns: dict[str, Any] = {}
+    lines = [
+        "def structure_fast(value, _):",
+        *_indented(_build_lines(cls, "value", ns, "", 0)),
+        "    return value",
+    ]
+    code = compile("\n".join(lines), f"<ntrvsta fast structure {cls.__qualname__}>", "exec")
+    exec(code, ns)  # noqa: S102 - code generated above from the model's own fields
+    hook: Callable[[Any, type], Any] = ns["structure_fast"]
+    return hook
 
 
 def _slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]] | None:
@@ -300,96 +420,6 @@ def _slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]] | None:
             return None
         setters[field.name] = descriptor.__set__
     return setters
-
-
-def _generate_model_hook(cls: type) -> Callable[[Any, type], Any]:
-    attrs.resolve_types(cls)
-    wire = {key: to_camel(name) for key, name in _wire_names(cls).items()}
-    ns: dict[str, Any] = {
-        "_cls": cls,
-        "_new": object.__new__,
-        "_covers": frozenset(
-            to_camel(f.name) for f in attrs.fields(cls) if f.name != EXTRA
-        ).issuperset,
-        "_wire": wire,
-        "_split": _split,
-    }
-    wired = [
-        (field, f"v{index}")
-        for index, field in enumerate(attrs.fields(cls))
-        if field.init and field.name != EXTRA
-    ]
-    gets = [f"{value} = get({to_camel(field.name)!r})" for field, value in wired]
-    lines = [
-        "def structure_fast(value, _):",
-        "    if value.__class__ is not dict: raise TypeError",
-        "    if _covers(value):",
-        "        extra = {}",
-    ]
-    if len(wired) > 1:
-        # Every field present: one itemgetter call reads them all.
-        ns["_every"] = operator.itemgetter(*(to_camel(field.name) for field, _ in wired))
-        lines += [
-            f"        if len(value) == {len(wired)}:",
-            f"            {', '.join(value for _, value in wired)} = _every(value)",
-            "        else:",
-            "            get = value.get",
-            *(f"            {line}" for line in gets),
-        ]
-    else:
-        lines += ["        get = value.get", *(f"        {line}" for line in gets)]
-    lines += [
-        "    else:",
-        "        known, extra = _split(value, _wire)",
-        "        get = known.get",
-        *(f"        {line}" for line in gets),
-    ]
-    values: list[tuple[attrs.Attribute[Any], str]] = []
-    for index, field in enumerate(attrs.fields(cls)):
-        if not field.init:
-            continue
-        if field.name == EXTRA:
-            values.append((field, "extra"))
-            continue
-        value = f"v{index}"
-        values.append((field, value))
-        checks = _check_lines(field.type, value, ns, str(index))
-        default = field.default
-        if default is None:
-            if checks:
-                lines.append(f"    if {value} is not None:")
-                lines.extend(f"        {line}" for line in checks)
-            continue
-        lines.append(f"    if {value} is None:")
-        if default is attrs.NOTHING or (
-            isinstance(default, attrs.Factory) and default.takes_self  # type: ignore[arg-type]
-        ):
-            lines.append("        raise TypeError")
-        elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-            ns[f"_factory{index}"] = default.factory
-            lines.append(f"        {value} = _factory{index}()")
-        else:
-            ns[f"_default{index}"] = default
-            lines.append(f"        {value} = _default{index}")
-        if checks:
-            lines.append("    else:")
-            lines.extend(f"        {line}" for line in checks)
-    setters = _slot_setters(cls)
-    if setters is None:
-        args = [f"{f.alias}={value}" if f.kw_only else value for f, value in values]
-        lines.append(f"    return _cls({', '.join(args)})")
-    else:
-        lines.append("    obj = _new(_cls)")
-        for index, (field, value) in enumerate(values):
-            ns[f"_set{index}"] = setters[field.name]
-            lines.append(f"    _set{index}(obj, {value})")
-        if hasattr(cls, "__attrs_post_init__"):
-            lines.append("    obj.__attrs_post_init__()")
-        lines.append("    return obj")
-    code = compile("\n".join(lines), f"<ntrvsta fast structure {cls.__qualname__}>", "exec")
-    exec(code, ns)  # noqa: S102 - code generated above from the model's own fields
-    hook: Callable[[Any, type], Any] = ns["structure_fast"]
-    return hook
 
 
 def _configure(
