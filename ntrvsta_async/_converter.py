@@ -177,18 +177,6 @@ def _make_model_hook(cls: type) -> Callable[[Any, type], Any]:
     return structure_model
 
 
-def _fast_tuple_hook(cls: Any) -> Callable[[Any, type], tuple[Any, ...]]:
-    item_type = get_args(cls)[0]
-    item_hook = fast_converter.get_structure_hook(item_type)
-
-    def structure_tuple(value: Any, _: type) -> tuple[Any, ...]:
-        if value.__class__ is not list and value.__class__ is not tuple:
-            raise TypeError("expected an array")
-        return tuple([item_hook(item, item_type) for item in value])
-
-    return structure_tuple
-
-
 def _split(value: dict[Any, Any], wire: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Known values by their primary wire key, and the unknown keys (the ``extra``)."""
     known: dict[str, Any] = {}
@@ -270,10 +258,8 @@ def _check_lines(type_: Any, var: str, ns: dict[str, Any], tag: str, depth: int)
                 f"for _item in {var}:",
                 "    if _item.__class__ is not str: raise TypeError",
             ]
-        ns[f"_hook{tag}"] = _nested_hook(get_args(type_)[0])
-        ns[f"_type{tag}"] = get_args(type_)[0]
-        return [*lines, f"{var} = tuple([_hook{tag}(_item, _type{tag}) for _item in {var}])"]
-    if _is_model(type_) and type_ not in _BUILDING and depth < _INLINE_DEPTH:
+        return [*lines, *_items_lines(get_args(type_)[0], var, ns, tag, depth)]
+    if _inlined(type_, depth):
         return _build_lines(type_, var, ns, tag, depth + 1)
     ns[f"_hook{tag}"] = _nested_hook(type_)
     ns[f"_type{tag}"] = type_
@@ -377,6 +363,42 @@ def _build_lines(cls: type, var: str, ns: dict[str, Any], tag: str, depth: int) 
         return lines
     finally:
         _BUILDING.discard(cls)
+
+
+def _inlined(type_: Any, depth: int) -> bool:
+    """True when a value of ``type_`` is built by code inlined at this nesting depth."""
+    return _is_model(type_) and type_ not in _BUILDING and depth < _INLINE_DEPTH
+
+
+def _items_lines(item_type: Any, var: str, ns: dict[str, Any], tag: str, depth: int) -> list[str]:
+    """Generated statements that replace the array in ``var`` with a tuple of its built items."""
+    if not _inlined(item_type, depth):
+        ns[f"_hook{tag}"] = _nested_hook(item_type)
+        ns[f"_type{tag}"] = item_type
+        return [f"{var} = tuple([_hook{tag}(_item, _type{tag}) for _item in {var}])"]
+    item, built = f"item{tag}", f"built{tag}"
+    return [
+        f"{built} = []",
+        f"for {item} in {var}:",
+        *_indented(_build_lines(item_type, item, ns, f"{tag}i", depth + 1)),
+        f"    {built}.append({item})",
+        f"{var} = tuple({built})",
+    ]
+
+
+def _fast_tuple_hook(cls: Any) -> Callable[[Any, type], tuple[Any, ...]]:
+    """Generated code that builds a tuple from a well-formed JSON array, or raises."""
+    ns: dict[str, Any] = {}
+    lines = [
+        "def structure_tuple(value, _):",
+        "    if value.__class__ is not list and value.__class__ is not tuple: raise TypeError",
+        *_indented(_items_lines(get_args(cls)[0], "value", ns, "", -1)),
+        "    return value",
+    ]
+    code = compile("\n".join(lines), f"<ntrvsta fast structure {cls!r}>", "exec")
+    exec(code, ns)  # noqa: S102 - code generated above from the items' model fields
+    hook: Callable[[Any, type], tuple[Any, ...]] = ns["structure_tuple"]
+    return hook
 
 
 def _fast_model_hook(cls: type) -> Callable[[Any, type], Any]:

@@ -28,6 +28,7 @@ from ntrvsta_async import (
     Template,
     TemplateRef,
 )
+from ntrvsta_async.resources.results import parse_page
 
 MODELS = [
     Candidate,
@@ -169,3 +170,19 @@ def test_a_wrong_value_in_any_known_field_is_refused_naming_it(
     with pytest.raises(ResponseValidationError) as info:
         cls.from_dict(wire)  # type: ignore[attr-defined]
     assert info.value.path == f"$.{key}"
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_a_page_builds_every_summary_and_names_a_bad_one(data: st.DataObject) -> None:
+    pairs = data.draw(st.lists(payloads(ResultSummary), max_size=5))
+    page = parse_page({"items": [wire for wire, _ in pairs], "nextCursor": "c2"})
+    assert page.items == tuple(model for _, model in pairs)
+    assert page.next_cursor == "c2"
+    if pairs:
+        bad = data.draw(st.integers(0, len(pairs) - 1))
+        items = [dict(wire) for wire, _ in pairs]
+        items[bad]["completedAt"] = 1714557600
+        with pytest.raises(ResponseValidationError) as info:
+            parse_page({"items": items})
+        assert info.value.path == f"$.items[{bad}].completedAt"
