@@ -307,6 +307,40 @@ async def test_unauthorized_stops_the_background_loop(
     await p.stop()
 
 
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_run_once_hands_its_report_to_on_report(
+    fake: FakeResults, client: NtrvstaClient, inbox: MemoryInbox, asynchronous: bool
+) -> None:
+    fake.add(1)
+    reports: list[ReconcileReport] = []
+
+    async def on_report_async(report: ReconcileReport) -> None:
+        reports.append(report)
+
+    on_report = on_report_async if asynchronous else reports.append
+    p = poller(client, Recorder(), inbox, on_report=on_report)
+    first = await p.run_once()
+    second = await p.run_once()
+    assert reports == [first, second]
+    assert (first.handled, second.handled) == (1, 0)
+
+
+async def test_a_failing_on_report_does_not_fail_the_pass(
+    fake: FakeResults,
+    client: NtrvstaClient,
+    inbox: MemoryInbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.add(1)
+
+    def on_report(report: ReconcileReport) -> None:
+        raise RuntimeError("dashboard down")
+
+    report = await poller(client, Recorder(), inbox, on_report=on_report).run_once()
+    assert report.handled == 1
+    assert "on_report callback failed" in caplog.text
+
+
 async def test_background_runs_and_stop_drains_in_flight_handlers(
     fake: FakeResults, client: NtrvstaClient, inbox: MemoryInbox
 ) -> None:

@@ -40,6 +40,7 @@ ResultHandler = Callable[[ResultSummary], Awaitable[object]]
 """What the poller calls for each new result; an exception leaves it for the next run."""
 
 ReportCallback = Callable[[ReconcileReport], object]
+"""``on_report(report)``, sync or async: called with the report of every pass."""
 
 T = TypeVar("T")
 
@@ -102,7 +103,8 @@ class ResultPoller:
     ``run_once()`` makes one pass; ``start()`` / ``stop()`` or ``async with`` run passes in
     the background every ``interval`` seconds (with jitter). Handlers run at most
     ``concurrency`` at a time across all ``partitions`` (template ids, or ``Partition``
-    objects for posting ids; None polls everything as one partition).
+    objects for posting ids; None polls everything as one partition). ``on_report``
+    receives the ``ReconcileReport`` of every pass, from ``run_once()`` or the background.
     """
 
     def __init__(
@@ -169,7 +171,15 @@ class ResultPoller:
     # -- one pass ------------------------------------------------------------------------
 
     async def run_once(self) -> ReconcileReport:
-        """Poll every partition once and hand each new result to the handler."""
+        """Poll every partition once and hand each new result to the handler.
+
+        The report is returned and also handed to ``on_report``, as for background passes.
+        """
+        report = await self._reconcile()
+        await self._emit(report)
+        return report
+
+    async def _reconcile(self) -> ReconcileReport:
         async with self._run_lock:
             started = time.monotonic()
             fence: int | None = None
@@ -473,7 +483,6 @@ class ResultPoller:
             except Exception:
                 logger.exception("reconcile %s: run failed", self.name)
             else:
-                await self._emit(report)
                 if report.auth_failed:
                     logger.error(
                         "reconcile %s: stopping: the API rejected the key; fix it and restart",
