@@ -76,6 +76,23 @@ def test_unsafe_base_url_is_a_configuration_error() -> None:
     result = run_cli("results", "list", env=env)
     assert result.returncode == 3
     assert error_lines(result.stderr)[0].startswith("error: refusing plain http://")
+    assert "--allow-insecure-http" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_allow_insecure_http_reaches_a_plain_http_api(sandbox: ThreadedSandbox, how: str) -> None:
+    # 0.0.0.0 is not a loopback address, so the check applies, yet it reaches this machine.
+    url = sandbox.base_url.replace("127.0.0.1", "0.0.0.0")  # noqa: S104
+    env = clean_env(NTRVSTA_API_KEY=sandbox.api_key, NTRVSTA_BASE_URL=url)
+    refused = run_cli("results", "list", env=env)
+    assert refused.returncode == 3
+    if how == "flag":
+        allowed = run_cli("--allow-insecure-http", "results", "list", "--json", env=env)
+    else:
+        env["NTRVSTA_ALLOW_INSECURE_HTTP"] = "1"
+        allowed = run_cli("results", "list", "--json", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stderr == ""
 
 
 def test_unreachable_api_is_an_operational_failure() -> None:

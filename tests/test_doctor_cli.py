@@ -74,6 +74,19 @@ def test_default_sandbox_prints_every_check_ok(plain: ThreadedSandbox) -> None:
     assert "Every check that could run matches" in output
 
 
+def test_allow_insecure_http_reaches_the_doctor(plain: ThreadedSandbox) -> None:
+    # 0.0.0.0 is not a loopback address, so the check applies, yet it reaches this machine.
+    url = plain.base_url.replace("127.0.0.1", "0.0.0.0")  # noqa: S104
+    for allow, expected in ((False, EXIT_CONFIG), (True, 0)):
+        state = CliState(base_url=url, api_key=plain.api_key, allow_insecure_http=allow)
+        result = CliRunner().invoke(doctor, [], obj=state)
+        assert result.exit_code == expected, result.output
+    assert (
+        "--allow-insecure-http"
+        in CliRunner().invoke(doctor, [], obj=CliState(base_url=url, api_key=plain.api_key)).output
+    )
+
+
 def test_deviating_sandbox_prints_fixes_and_saves_the_contract(
     deviating: ThreadedSandbox, tmp_path: Path
 ) -> None:

@@ -61,6 +61,13 @@ __all__ = ["cli"]
     help="Contract overrides (JSON, as `doctor --save-contract` writes them) for every"
     " command that calls the API [env NTRVSTA_CONTRACT_FILE].",
 )
+@click.option(
+    "--allow-insecure-http",
+    is_flag=True,
+    envvar="NTRVSTA_ALLOW_INSECURE_HTTP",
+    help="Allow a plain http:// base URL off loopback, for a trusted network"
+    " [env NTRVSTA_ALLOW_INSECURE_HTTP=1].",
+)
 @click.option("--debug", is_flag=True, help="Log everything and show tracebacks.")
 @click.pass_context
 def cli(
@@ -69,6 +76,7 @@ def cli(
     api_key_file: Path | None,
     api_key: str | None,
     contract_file: Path | None,
+    allow_insecure_http: bool,
     debug: bool,
 ) -> None:
     """NTRVSTA partner API tools: templates, invitations, results, webhooks, a sandbox.
@@ -85,6 +93,7 @@ def cli(
         api_key=api_key,
         api_key_file=api_key_file,
         contract_file=contract_file,
+        allow_insecure_http=allow_insecure_http,
         debug=debug,
     )
 

@@ -120,6 +120,7 @@ class CliState:
     api_key: str | None = attrs.field(default=None, repr=False)
     api_key_file: Path | None = None
     contract_file: Path | None = None
+    allow_insecure_http: bool = False
     debug: bool = False
 
     def resolve_api_key(self) -> str:
@@ -162,6 +163,7 @@ class CliState:
             api_key=self.resolve_api_key(),
             base_url=self.base_url,
             user_agent=f"ntrvsta-cli/{__version__}",
+            allow_insecure_http=self.allow_insecure_http,
             **options,
         )
 

@@ -180,6 +180,7 @@ def doctor(
                 write_probe=probe,
                 samples=samples,
                 request_timeout=request_timeout,
+                allow_insecure_http=state.allow_insecure_http,
             )
         )
     except ConfigurationError as exc:

@@ -70,7 +70,8 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False)
     if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
         raise ConfigurationError(
             f"refusing plain http:// to {url.host}: the API key would travel unencrypted; "
-            "use https://, or pass allow_insecure_http=True for a trusted network"
+            "use https://, or allow it for a trusted network (allow_insecure_http=True;"
+            " on the command line, --allow-insecure-http)"
         )
     return url.with_path(url.path.rstrip("/"))
 
