@@ -365,6 +365,13 @@ def _build_lines(cls: type, var: str, ns: dict[str, Any], tag: str, depth: int) 
         _BUILDING.discard(cls)
 
 
+def _defined(lines: list[str], ns: dict[str, Any], label: str) -> Any:
+    """The function that the generated ``lines`` define (``def name(...):`` first)."""
+    name = lines[0].removeprefix("def ").split("(", 1)[0]
+    exec(compile("\n".join(lines), label, "exec"), ns)  # noqa: S102 - our own generated code
+    return ns[name]
+
+
 def _inlined(type_: Any, depth: int) -> bool:
     """True when a value of ``type_`` is built by code inlined at this nesting depth."""
     return _is_model(type_) and type_ not in _BUILDING and depth < _INLINE_DEPTH
@@ -395,9 +402,9 @@ def _fast_tuple_hook(cls: Any) -> Callable[[Any, type], tuple[Any, ...]]:
         *_indented(_items_lines(get_args(cls)[0], "value", ns, "", -1)),
         "    return value",
     ]
-    code = compile("\n".join(lines), f"<ntrvsta fast structure {cls!r}>", "exec")
-    exec(code, ns)  # noqa: S102 - code generated above from the items' model fields
-    hook: Callable[[Any, type], tuple[Any, ...]] = ns["structure_tuple"]
+    hook: Callable[[Any, type], tuple[Any, ...]] = _defined(
+        lines, ns, f"<ntrvsta fast structure {cls!r}>"
+    )
     return hook
 
 
@@ -409,9 +416,9 @@ def _fast_model_hook(cls: type) -> Callable[[Any, type], Any]:
         *_indented(_build_lines(cls, "value", ns, "", 0)),
         "    return value",
     ]
-    code = compile("\n".join(lines), f"<ntrvsta fast structure {cls.__qualname__}>", "exec")
-    exec(code, ns)  # noqa: S102 - code generated above from the model's own fields
-    hook: Callable[[Any, type], Any] = ns["structure_fast"]
+    hook: Callable[[Any, type], Any] = _defined(
+        lines, ns, f"<ntrvsta fast structure {cls.__qualname__}>"
+    )
     return hook
 
 
@@ -546,9 +553,9 @@ def _make_writer(cls: type) -> Callable[[Any], dict[str, Any]]:
         "    return out",
     ]
     ns: dict[str, Any] = {"_PLAIN": _PLAIN, "_value": _to_wire_value}
-    code = compile("\n".join(lines), f"<ntrvsta to_wire {cls.__qualname__}>", "exec")
-    exec(code, ns)  # noqa: S102 - code generated above from the model's own field names
-    writer: Callable[[Any], dict[str, Any]] = ns["to_wire"]
+    writer: Callable[[Any], dict[str, Any]] = _defined(
+        lines, ns, f"<ntrvsta to_wire {cls.__qualname__}>"
+    )
     return writer
 
 
