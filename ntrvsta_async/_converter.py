@@ -34,6 +34,9 @@ __all__ = ["converter", "fast_converter", "structure", "to_camel", "to_wire"]
 T = TypeVar("T")
 
 EXTRA: Final = "extra"
+REQUIRES_ANY: Final = "_requires_any"
+"""A model's class attribute naming fields of which at least one must be set; a model that
+has it checks exactly that in ``__attrs_post_init__``, so generated builders inline it."""
 _CAMEL_RE: Final = re.compile(r"_([a-z0-9])")
 
 converter: Final = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
@@ -354,11 +357,16 @@ def _build_lines(cls: type, var: str, ns: dict[str, Any], tag: str, depth: int) 
                 for field in fields
             ]
             return [*lines, f"{var} = _cls{tag}({', '.join(args)})"]
+        post_init = hasattr(cls, "__attrs_post_init__")
+        required: tuple[str, ...] = getattr(cls, REQUIRES_ANY, ())
+        if post_init and required:  # the hook only checks this: the same check, inline
+            lines.append(f"if {' and '.join(f'{values[n]} is None' for n in required)}:")
+            lines.append("    raise TypeError")
         lines.append(f"{var} = _new(_cls{tag})")
         for index, field in enumerate(fields):
             ns[f"_set{tag}_{index}"] = setters[field.name]
             lines.append(f"_set{tag}_{index}({var}, {values[field.name]})")
-        if hasattr(cls, "__attrs_post_init__"):
+        if post_init and not required:
             lines.append(f"{var}.__attrs_post_init__()")
         return lines
     finally:
@@ -370,6 +378,40 @@ def _defined(lines: list[str], ns: dict[str, Any], label: str) -> Any:
     name = lines[0].removeprefix("def ").split("(", 1)[0]
     exec(compile("\n".join(lines), label, "exec"), ns)  # noqa: S102 - our own generated code
     return ns[name]
+
+
+def positional_constructor(cls: type[T]) -> Callable[..., T]:
+    """Builds ``cls`` from its fields in order, as ``cls(...)`` would, in fewer steps.
+
+    For slotted classes whose ``__init__`` only sets each field (plain defaults, no post-init
+    hook); any other class is returned itself.
+    """
+    klass: type = cls
+    setters = _slot_setters(klass)
+    fields = attrs.fields(klass)
+    if (
+        setters is None
+        or hasattr(cls, "__attrs_post_init__")
+        or any(f.kw_only or isinstance(f.default, attrs.Factory) for f in fields)  # type: ignore[arg-type]
+    ):
+        return cls
+    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    params = []
+    for index, field in enumerate(fields):
+        if field.default is attrs.NOTHING:
+            params.append(field.name)
+        else:
+            ns[f"_default{index}"] = field.default
+            params.append(f"{field.name}=_default{index}")
+        ns[f"_set{index}"] = setters[field.name]
+    lines = [
+        f"def new({', '.join(params)}):",
+        "    obj = _new(_cls)",
+        *(f"    _set{index}(obj, {field.name})" for index, field in enumerate(fields)),
+        "    return obj",
+    ]
+    built: Callable[..., T] = _defined(lines, ns, f"<ntrvsta constructor {cls.__qualname__}>")
+    return built
 
 
 def _inlined(type_: Any, depth: int) -> bool:

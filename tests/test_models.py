@@ -138,6 +138,22 @@ def test_full_event_payload() -> None:
     assert again == event
 
 
+@pytest.mark.parametrize(
+    ("wire", "key"),
+    [({"resultId": "r1"}, "r1"), ({"resultUrl": "https://x.test/r"}, "https://x.test/r")],
+)
+def test_a_summary_needs_one_of_its_ids(wire: dict[str, Any], key: str) -> None:
+    assert ResultSummary.from_dict(wire).key == key
+    both_missing = {"status": "completed", "candidate": {"email": "ada@example.com"}}
+    with pytest.raises(ResponseValidationError, match="needs resultId or resultUrl"):
+        ResultSummary.from_dict(both_missing)
+    with pytest.raises(ResponseValidationError) as info:
+        parse_page({"items": [wire, both_missing, wire]})
+    assert info.value.path == "$.items[1]"
+    with pytest.raises(ValueError, match="needs resultId or resultUrl"):
+        ResultSummary(status="completed")
+
+
 def test_event_requires_result_id() -> None:
     with pytest.raises(ResponseValidationError) as info:
         ResultCompletedEvent.from_dict({"event": "result.completed"})

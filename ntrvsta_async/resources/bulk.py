@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._converter import positional_constructor
 from ..errors import ConfigurationError, InvalidArgumentError, RateLimitError
 from ..models import CandidateLike, Invitation
 
@@ -90,6 +91,9 @@ class BulkResult:
     def total(self) -> int:
         """How many inputs there were."""
         return len(self.succeeded) + len(self.failed)
+
+
+_outcome = positional_constructor(BulkOutcome)
 
 
 class _Throttle:
@@ -327,9 +331,9 @@ class BulkRun:
                         extra_body=request.extra_body,
                     )
                 except Exception as exc:
-                    settled = BulkOutcome(index, raw if request is None else request, None, exc)
+                    settled = _outcome(index, raw if request is None else request, None, exc)
                 else:
-                    settled = BulkOutcome(index, request, invitation)
+                    settled = _outcome(index, request, invitation)
                 if outbox.put(settled):
                     await outbox.room()
 

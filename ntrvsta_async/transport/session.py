@@ -346,9 +346,11 @@ class Transport:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
             if 200 <= status < 300:
-                return Response(
-                    status, resp_headers, decode_json(raw, status=status, scrub=self._api_key)
-                )
+                try:
+                    data = _json.loads(raw)
+                except (ValueError, RecursionError):  # empty, or not JSON: decode_json decides
+                    data = decode_json(raw, status=status, scrub=self._api_key)
+                return Response(status, resp_headers, data)
             if 300 <= status < 400:
                 raise status_error(
                     status,
