@@ -190,30 +190,41 @@ class _Source:
 
 
 class _Outbox:
-    """Outcomes on their way to the consumer; workers hold back while ``limit`` are waiting."""
+    """Outcomes on their way to the consumer; workers hold back while ``limit`` are waiting.
+
+    The consumer takes outcomes from ``waiting`` itself and calls ``make_room()`` when
+    ``held`` says a worker waits for room.
+    """
 
     def __init__(self, limit: int) -> None:
-        self._items: deque[BulkOutcome] = deque()
+        self.waiting: deque[BulkOutcome] = deque()
+        self.held = False
+        self.closed = False
+        self.error: BaseException | None = None
         self._limit = limit
         self._taker: asyncio.Future[None] | None = None
         self._room = asyncio.Event()
-        self._held = False
-        self.closed = False
-        self.error: BaseException | None = None
 
     def put(self, outcome: BulkOutcome) -> bool:
         """Hand an outcome over and wake the consumer; True when the outbox is now full."""
-        items = self._items
-        items.append(outcome)
-        self._wake()
-        return len(items) >= self._limit
+        waiting = self.waiting
+        waiting.append(outcome)
+        if self._taker is not None:
+            self._wake()
+        return len(waiting) >= self._limit
 
     async def room(self) -> None:
         """Wait until the consumer has caught up below ``limit``."""
-        while len(self._items) >= self._limit:
-            self._held = True
+        while len(self.waiting) >= self._limit:
+            self.held = True
             self._room.clear()
             await self._room.wait()
+
+    def make_room(self) -> None:
+        """Let held workers go on once fewer than ``limit`` outcomes wait."""
+        if len(self.waiting) < self._limit:
+            self.held = False
+            self._room.set()
 
     def close(self, error: BaseException | None = None) -> None:
         """No more outcomes will come; ``error`` ends the consumer's loop with it."""
@@ -221,21 +232,10 @@ class _Outbox:
         self.error = error
         self._wake()
 
-    def pop(self) -> BulkOutcome | None:
-        """The oldest waiting outcome, or None when there is none yet."""
-        items = self._items
-        if not items:
-            return None
-        outcome = items.popleft()
-        if self._held and len(items) < self._limit:
-            self._held = False
-            self._room.set()
-        return outcome
-
     def arrival(self) -> asyncio.Future[None]:
         """A future done once an outcome arrives or the outbox is closed."""
         taker = self._taker = asyncio.get_running_loop().create_future()
-        if self._items or self.closed:
+        if self.waiting or self.closed:
             taker.set_result(None)
         return taker
 
@@ -353,14 +353,17 @@ class BulkRun:
 
         task = asyncio.create_task(workers())
         done = 0
+        waiting = outbox.waiting
         try:
             while True:
-                outcome = outbox.pop()
-                if outcome is None:
+                if not waiting:
                     if outbox.closed:
                         break
                     await outbox.arrival()
                     continue
+                outcome = waiting.popleft()
+                if outbox.held:
+                    outbox.make_room()
                 done += 1
                 if self._on_progress is not None:
                     self._on_progress(done, self._total)
