@@ -41,7 +41,8 @@ PAGE_ITEMS_KEYS: Final = ("items", "data", "results")
 #: OP-8: keys a results page may hold its continuation token under, tried in order.
 PAGE_CURSOR_KEYS: Final = ("nextCursor", "next_cursor", "cursor", "nextPageToken")
 
-#: OP-4: status codes that tell a created object from a reused one.
+#: OP-4: status codes that tell a created object from a reused one. A ``Contract`` may set
+#: either to None when the status says nothing: ``reused`` then comes from a body flag only.
 STATUS_CREATED: Final = 201
 STATUS_REUSED: Final = 200
 
@@ -86,12 +87,20 @@ def _keys(_: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) ->
         raise ValueError(f"{attribute.name} must hold at least one non-empty key")
 
 
+def _success_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 200 <= value < 300
+    ):
+        raise ValueError(f"{attribute.name} must be a 2xx status code or None")
+
+
 @attrs.frozen
 class Contract:
     """The assumed wire contract in one object, so a client can be told otherwise.
 
     Every field defaults to the constant above; pass ``NtrvstaClient(contract=Contract(...))``
-    with the values a live environment shows (``ntrvsta doctor`` names them).
+    with the values a live environment shows (``ntrvsta doctor`` names them). A status set to
+    None is not read: ``reused`` then comes from a ``reused``/``created`` body flag, or is None.
     """
 
     templates_path: str = attrs.field(default=TEMPLATES_PATH, validator=_path)
@@ -109,8 +118,8 @@ class Contract:
     param_template_id: str = PARAM_TEMPLATE_ID
     param_external_posting_id: str = PARAM_EXTERNAL_POSTING_ID
     param_completed_after: str = PARAM_COMPLETED_AFTER
-    status_created: int = STATUS_CREATED
-    status_reused: int = STATUS_REUSED
+    status_created: int | None = attrs.field(default=STATUS_CREATED, validator=_success_or_none)
+    status_reused: int | None = attrs.field(default=STATUS_REUSED, validator=_success_or_none)
 
 
 DEFAULT_CONTRACT: Final = Contract()

@@ -171,15 +171,38 @@ async def test_the_suggested_contract_makes_the_client_work(deviating: SandboxSe
     assert first.next_cursor is not None
 
 
-async def test_statuses_without_a_body_flag_cannot_tell_created_from_reused() -> None:
+async def test_statuses_without_a_body_flag_leave_reused_unknown_once_fixed() -> None:
     dialect = SandboxDialect(status_created=200, status_reused=200, reused_flag=False)
+    unread = Contract(status_created=None, status_reused=None)
     async with SandboxServer(dialect=dialect) as server:
         report = await run_doctor(server.api_key, server.base_url, write_probe=PROBE)
+        async with NtrvstaClient(
+            api_key=server.api_key, base_url=server.base_url, contract=report.suggested_contract()
+        ) as client:
+            template = await client.templates.create(title="U", external_posting_id="unread-1")
+            new = await client.invitations.create(
+                template_id=template.template_id, candidate=Candidate(email="u@example.com")
+            )
+            repeat = await client.invitations.create(
+                template_id=template.template_id, candidate=Candidate(email="u@example.com")
+            )
+        again = await run_doctor(
+            server.api_key,
+            server.base_url,
+            contract=unread,
+            write_probe=WriteProbe(posting_id="doctor-probe-2", candidate_email="p2@example.com"),
+        )
     reuse = report.finding("invitation-reuse")
     assert reuse.status is Status.DIFFERS
     assert "no reused/created flag in the body" in reuse.observed
-    assert "Invitation.reused reads True for a new invitation" in (reuse.fix or "")
-    assert report.suggested_contract() == DEFAULT_CONTRACT
+    assert (reuse.fix or "").startswith("Contract(status_created=None, status_reused=None)")
+    assert "rather than True for a new invitation" in (reuse.fix or "")
+    assert report.suggested_contract() == unread
+    assert (new.reused, repeat.reused) == (None, None)
+    assert new.invitation_id == repeat.invitation_id
+    assert again.finding("invitation-reuse").status is Status.OK
+    assert again.finding("template-reuse").status is Status.OK
+    assert again.suggested_contract() == unread
 
 
 async def test_other_distinct_statuses_become_the_override() -> None:

@@ -198,11 +198,21 @@ def test_contract_overrides_round_trip_through_json(tmp_path: Path) -> None:
     assert contract_overrides(DEFAULT_CONTRACT) == {}
 
 
+def test_statuses_that_are_not_read_round_trip_as_null(tmp_path: Path) -> None:
+    contract = Contract(status_created=None, status_reused=None)
+    path = tmp_path / "contract.json"
+    path.write_text(json.dumps(contract_overrides(contract)), encoding="utf-8")
+    assert json.loads(path.read_text()) == {"status_created": None, "status_reused": None}
+    assert load_contract(path) == contract
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         ({"page_items": ["x"]}, "unknown contract field"),
-        ({"status_created": True}, "status_created must be an integer"),
+        ({"status_created": True}, "status_created must be an integer or null"),
+        ({"status_reused": "200"}, "status_reused must be an integer or null"),
+        ({"status_reused": 404}, "status_reused must be a 2xx status code or None"),
         ({"page_items_keys": [1]}, "page_items_keys must be a list of strings"),
         ({"results_path": "v1/results"}, "invalid contract"),
         ({"api_key_header": 5}, "api_key_header must be a string"),

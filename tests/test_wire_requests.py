@@ -17,6 +17,7 @@ from yarl import URL
 
 from ntrvsta_async import (
     Candidate,
+    Contract,
     InvalidArgumentError,
     NtrvstaClient,
     ResponseValidationError,
@@ -109,6 +110,25 @@ async def test_reused_flag(
 ) -> None:
     mock.post(TEMPLATES, payload=body, status=status)
     template = await client.templates.create(title="x", external_posting_id="p")
+    assert template.reused is reused
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reused"),
+    [
+        (201, {"templateId": "t"}, None),
+        (200, {"templateId": "t"}, None),
+        (200, {"templateId": "t", "reused": True}, True),
+        (200, {"templateId": "t", "created": True}, False),
+    ],
+)
+async def test_a_contract_that_reads_no_status_takes_reused_from_the_body_only(
+    mock: aioresponses, status: int, body: dict[str, Any], reused: bool | None
+) -> None:
+    contract = Contract(status_created=None, status_reused=None)
+    mock.post(TEMPLATES, payload=body, status=status)
+    async with NtrvstaClient(api_key=API_KEY, base_url=BASE, contract=contract) as client:
+        template = await client.templates.create(title="x", external_posting_id="p")
     assert template.reused is reused
 
 

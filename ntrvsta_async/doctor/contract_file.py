@@ -48,8 +48,8 @@ def contract_from_mapping(data: Mapping[str, Any]) -> Contract:
                 raise ConfigurationError(f"contract field {name} must be a list of strings")
             value = tuple(value)
         elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigurationError(f"contract field {name} must be an integer")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigurationError(f"contract field {name} must be an integer or null")
         elif not isinstance(value, str):
             raise ConfigurationError(f"contract field {name} must be a string")
         values[name] = value
@@ -73,7 +73,7 @@ def load_contract(path: str | Path) -> Contract:
 
 
 def python_literal(value: Any) -> str:
-    """Python source for a string, number, boolean or tuple of strings, double-quoted."""
+    """Python source for a string, number, boolean, None or tuple of strings, double-quoted."""
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, tuple):

@@ -64,9 +64,15 @@ def _flags(first: bool | None, second: bool | None) -> str:
 
 def reuse_assumption(kind: str, path: str, contract: Contract) -> str:
     """The OP-4 assumption for creating a ``kind`` (template, invitation) at ``path``."""
+    created, reused = contract.status_created, contract.status_reused
+    if created is None or reused is None:
+        return (
+            f"POST {path} tells a created {kind} from a reused one (same {kind}Id) by a body "
+            f"flag; statuses read: created {created}, reused {reused}"
+        )
     return (
-        f"POST {path} answers {contract.status_created} when it creates the {kind} and "
-        f"{contract.status_reused} when it reuses it (same {kind}Id)"
+        f"POST {path} answers {created} when it creates the {kind} and "
+        f"{reused} when it reuses it (same {kind}Id)"
     )
 
 
@@ -152,17 +158,33 @@ def _create_reuse(
             reused_flag(s2, second.body, contract),
         )
         name = f"{kind.capitalize()}.reused"
+        unflagged = flag_1 is None and flag_2 is None
+        if unflagged and created is None and reused is None:
+            return Finding(
+                op="OP-4",
+                check=check,
+                assumption=assumption,
+                observed=f"{observed}; {name} is None, as this contract reads no status",
+                status=Status.OK,
+            )
+        override: dict[str, Any] = {}
         if sdk == (False, True):
             fix = (
                 f"no status setting can help; the SDK reads the body flag first, so {name} is right"
+            )
+        elif unflagged:
+            override = {"status_created": None, "status_reused": None}
+            fix = (
+                "Contract(status_created=None, status_reused=None): "
+                f"{name} is then None rather than {sdk[0]} for a new {kind}"
             )
         else:
             fix = (
                 f"no setting can help: {name} reads {sdk[0]} for a new {kind} and {sdk[1]} "
                 "for a reused one; do not rely on it here"
             )
-            if flag_1 is None and s1 == reused:
-                fix += " (or the posting id was used before: probe with a fresh one)"
+        if sdk != (False, True) and flag_1 is None and s1 == reused:
+            fix += " (or the posting id was used before: probe with a fresh one)"
         return Finding(
             op="OP-4",
             check=check,
@@ -170,6 +192,7 @@ def _create_reuse(
             observed=observed,
             status=Status.DIFFERS,
             fix=fix,
+            override=override,
         )
     override = {}
     if s1 != created:
