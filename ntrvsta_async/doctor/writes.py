@@ -6,6 +6,7 @@ only when asked, with a posting id and a test address the user names.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
@@ -106,6 +107,7 @@ def _create_reuse(
     """OP-4: does the status (or a body flag) tell a created object from a reused one?"""
     created, reused = contract.status_created, contract.status_reused
     assumption = reuse_assumption(kind, path, contract)
+    found = functools.partial(Finding, op="OP-4", check=check, assumption=assumption)
     s1, s2 = first.status, second.status
     if s1 is None or s2 is None or not second.ok:
         return not_run(
@@ -116,10 +118,7 @@ def _create_reuse(
     flag_1, flag_2 = _reused_flag(first.body), _reused_flag(second.body)
     flags = _flags(flag_1, flag_2)
     if first_id != second_id:
-        return Finding(
-            op="OP-4",
-            check=check,
-            assumption=assumption,
+        return found(
             observed=f"the second call returned another {kind} ({s1}, then {s2}): no reuse",
             status=Status.DIFFERS,
             fix=f"repeating this call creates another {kind}; do not rely on create-or-reuse",
@@ -134,10 +133,7 @@ def _create_reuse(
                 f"{observed}; the created status was not seen: probe with a fresh posting id "
                 "and address",
             )
-        return Finding(
-            op="OP-4",
-            check=check,
-            assumption=assumption,
+        return found(
             observed=f"{observed}; reused answered {s2}",
             status=Status.DIFFERS,
             fix=f"Contract(status_reused={s2})",
@@ -145,9 +141,7 @@ def _create_reuse(
         )
     observed = f"created returned {s1}; reused returned {s2} (same {id_field}; {flags})"
     if s1 == created and s2 == reused:
-        return Finding(
-            op="OP-4", check=check, assumption=assumption, observed=observed, status=Status.OK
-        )
+        return found(observed=observed, status=Status.OK)
     if s1 == s2:
         observed = (
             f"created returned {s1}; reused returned {s2}: the status does not tell them apart; "
@@ -160,10 +154,7 @@ def _create_reuse(
         name = f"{kind.capitalize()}.reused"
         unflagged = flag_1 is None and flag_2 is None
         if unflagged and created is None and reused is None:
-            return Finding(
-                op="OP-4",
-                check=check,
-                assumption=assumption,
+            return found(
                 observed=f"{observed}; {name} is None, as this contract reads no status",
                 status=Status.OK,
             )
@@ -185,10 +176,7 @@ def _create_reuse(
             )
         if sdk != (False, True) and flag_1 is None and s1 == reused:
             fix += " (or the posting id was used before: probe with a fresh one)"
-        return Finding(
-            op="OP-4",
-            check=check,
-            assumption=assumption,
+        return found(
             observed=observed,
             status=Status.DIFFERS,
             fix=fix,
@@ -200,10 +188,7 @@ def _create_reuse(
     if s2 != reused:
         override["status_reused"] = s2
     args = ", ".join(f"{name}={value}" for name, value in override.items())
-    return Finding(
-        op="OP-4",
-        check=check,
-        assumption=assumption,
+    return found(
         observed=observed,
         status=Status.DIFFERS,
         fix=f"Contract({args})",
