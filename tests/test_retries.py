@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -40,6 +41,36 @@ async def test_retryable_status_then_success(
     assert [s.key for s in page.items] == ["r1"]
     assert calls(mock) == 2
     assert len(sleeps.waits) == 1
+
+
+async def test_each_retry_is_one_warning_on_its_own_logger(
+    mock: aioresponses,
+    client: NtrvstaClient,
+    sleeps: RecordingSleep,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mock.get(RESULTS, status=503, payload={"message": "busy"})
+    mock.get(RESULTS, payload={"items": [{"resultId": "r1"}]})
+    with caplog.at_level(logging.DEBUG, logger="ntrvsta_async"):
+        await client.results.list_page()
+    retries = [r for r in caplog.records if r.name == "ntrvsta_async.retry"]
+    assert [(r.levelno, r.getMessage()) for r in retries] == [
+        (logging.WARNING, f"retrying GET /v1/interview-results in {sleeps.waits[0]:.2f} s after "
+         "HTTP 503 (attempt 2 of 3)"),
+    ]  # fmt: skip
+    assert API_KEY not in caplog.text
+
+    caplog.clear()
+    mock.get(RESULTS, status=503, payload={"message": "busy"})
+    mock.get(RESULTS, payload={"items": [{"resultId": "r2"}]})
+    logging.getLogger("ntrvsta_async.retry").setLevel(logging.ERROR)
+    try:
+        with caplog.at_level(logging.WARNING):
+            page = await client.results.list_page()
+    finally:
+        logging.getLogger("ntrvsta_async.retry").setLevel(logging.NOTSET)
+    assert [s.key for s in page.items] == ["r2"]
+    assert not [r for r in caplog.records if r.name == "ntrvsta_async.retry"]
 
 
 async def test_gives_up_after_max_retries_with_attempt_count(

@@ -97,7 +97,7 @@ async def test_full_demo_run_at_debug_never_logs_a_secret(
     text = all_logs.getvalue()
     shown = capsys.readouterr()
     assert "ntrvsta_async DEBUG POST /v1/interview-invitations -> 201" in text
-    assert "ntrvsta_async WARNING retrying" in text
+    assert "ntrvsta_async.retry WARNING retrying" in text
     assert "ntrvsta_async.reconcile INFO reconcile demo:" in text
     assert summary.recovered_by_poller > 0
     for output in (text, "\n".join(lines), shown.out, shown.err, repr(summary)):

@@ -274,7 +274,7 @@ class _RetryNotices(logging.Filter):
     """Drops the SDK's per-retry warnings (the outcome is reported by the command)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name == "ntrvsta_async" and str(record.msg).startswith("retrying "))
+        return record.name != "ntrvsta_async.retry"
 
 
 def quiet_retries() -> None:

@@ -34,6 +34,8 @@ from .retries import RetryPolicy
 __all__ = ["SAFE_METHODS", "UNCHANGED", "Transport", "Unchanged"]
 
 logger = logging.getLogger("ntrvsta_async")
+retry_logger = logging.getLogger("ntrvsta_async.retry")
+"""One WARNING per retry, on its own logger so an application can quiet retries alone."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 """Methods a repeat cannot turn into a second side effect."""
@@ -408,7 +410,7 @@ def _before_retry(state: RetryCallState, policy: RetryPolicy, method: str, path:
     wait = state.next_action.sleep if state.next_action else 0.0
     if policy.on_retry is not None and exc is not None:
         policy.on_retry(exc, wait)
-    logger.warning(
+    retry_logger.warning(
         "retrying %s %s in %.2f s after %s (attempt %d of %d)",
         method,
         path,
