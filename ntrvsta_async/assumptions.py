@@ -12,6 +12,8 @@ from typing import Any, Final
 
 import attrs
 
+from ._checks import is_count
+
 #: OP-1: the one documented base URL (production). Other environments come from the user.
 DEFAULT_BASE_URL: Final = "https://partners.ntrvsta.com"
 #: OP-1: environment variables consulted when the client gets no explicit value.
@@ -88,9 +90,7 @@ def _keys(_: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) ->
 
 
 def _success_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int) or not 200 <= value < 300
-    ):
+    if value is not None and not (is_count(value, minimum=200) and value < 300):
         raise ValueError(f"{attribute.name} must be a 2xx status code or None")
 
 

@@ -10,6 +10,7 @@ from typing import Any, Self
 import aiohttp
 import attrs
 
+from ._checks import is_count
 from .assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
 from .errors import ConfigurationError
 from .resources import Invitations, Results, Templates
@@ -204,6 +205,6 @@ def _policy(policy: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
     policy = policy or RetryPolicy()
     if max_retries is None:
         return policy
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+    if not is_count(max_retries, minimum=0):
         raise ConfigurationError("max_retries must be a non-negative integer")
     return attrs.evolve(policy, max_retries=max_retries)

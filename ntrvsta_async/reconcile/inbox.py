@@ -19,6 +19,7 @@ from typing import Protocol, Self, TypeVar, runtime_checkable
 
 import attrs
 
+from ntrvsta_async._checks import is_positive_number
 from ntrvsta_async.errors import ConfigurationError
 
 __all__ = ["Claim", "ClaimState", "Inbox", "MemoryInbox", "claim_settled", "settle"]
@@ -187,7 +188,7 @@ def _new_token() -> str:
 
 
 def _check_ttl(ttl: float) -> None:
-    if not ttl > 0:
+    if not is_positive_number(ttl):
         raise ValueError("ttl must be a positive number of seconds")
 
 

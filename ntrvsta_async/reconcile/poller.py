@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 import attrs
 
+from .._checks import is_count, is_positive_number
 from ..errors import AuthenticationError, BadRequestError, ConfigurationError, NtrvstaError
 from ..models import Page, ResultSummary
 from .checkpoint import Checkpoint
@@ -129,9 +130,13 @@ class ResultPoller:
     ) -> None:
         if not callable(handler):
             raise ConfigurationError("handler must be an async callable taking a ResultSummary")
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        if not is_count(concurrency):
             raise ConfigurationError("concurrency must be a positive integer")
-        if interval <= 0 or claim_ttl <= 0 or not 0 <= jitter < 1:
+        if (
+            not is_positive_number(interval)
+            or not is_positive_number(claim_ttl)
+            or not (isinstance(jitter, int | float) and 0 <= jitter < 1)
+        ):
             raise ConfigurationError("interval and claim_ttl must be positive, jitter in [0, 1)")
         if lookback < timedelta(0):
             raise ConfigurationError("lookback must not be negative")

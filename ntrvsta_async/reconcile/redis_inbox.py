@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
+from ntrvsta_async._checks import is_count, is_positive_number
 from ntrvsta_async.errors import ConfigurationError, InboxError
 from ntrvsta_async.reconcile.inbox import Claim, ClaimState, Inbox, _check_ttl, _new_token
 
@@ -162,9 +163,9 @@ class RedisInbox(Inbox):
         self._url = _check_url(url, "RedisInbox")
         self._where = _redact_url(url)
         self._prefix = _check_prefix(prefix)
-        if done_ttl is not None and not done_ttl > 0:
+        if done_ttl is not None and not is_positive_number(done_ttl):
             raise ConfigurationError("done_ttl must be a positive number of seconds, or None")
-        if not socket_timeout > 0 or retries < 0:
+        if not is_positive_number(socket_timeout) or not is_count(retries, minimum=0):
             raise ConfigurationError("socket_timeout must be positive and retries not negative")
         self._done_ttl_ms = None if done_ttl is None else _millis(done_ttl)
         self._socket_timeout = socket_timeout

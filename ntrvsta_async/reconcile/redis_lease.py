@@ -15,6 +15,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Self
 
+from ntrvsta_async._checks import is_positive_number
 from ntrvsta_async.errors import ConfigurationError
 from ntrvsta_async.reconcile.lease import Lease
 from ntrvsta_async.reconcile.redis_inbox import (
@@ -102,8 +103,10 @@ class RedisLease(Lease):
         self._where = _redact_url(url)
         if not isinstance(name, str) or not name:
             raise ConfigurationError("the lease name must be a non-empty string")
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+        if not is_positive_number(ttl):
             raise ConfigurationError("ttl must be a positive number of seconds")
+        if socket_timeout is not None and not is_positive_number(socket_timeout):
+            raise ConfigurationError("socket_timeout must be a positive number of seconds, or None")
         self.name = name
         self.ttl = float(ttl)
         self._prefix = _check_prefix(prefix)

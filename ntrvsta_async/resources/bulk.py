@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._checks import is_count, is_positive_number
 from .._converter import positional_constructor
 from ..errors import ConfigurationError, InvalidArgumentError, RateLimitError
 from ..models import CandidateLike, Invitation
@@ -267,13 +268,9 @@ class BulkRun:
             requests, str | bytes | Mapping
         ):
             raise InvalidArgumentError("requests must be an iterable or async iterable of requests")
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        if not is_count(concurrency):
             raise InvalidArgumentError("concurrency must be a positive integer")
-        if rate_limit is not None and (
-            isinstance(rate_limit, bool)
-            or not isinstance(rate_limit, int | float)
-            or rate_limit <= 0
-        ):
+        if rate_limit is not None and not is_positive_number(rate_limit):
             raise InvalidArgumentError(
                 "rate_limit must be a positive number of requests per second"
             )

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from ntrvsta_async._checks import is_count
 from ntrvsta_async.assumptions import (
     API_KEY_HEADER,
     INVITATIONS_PATH,
@@ -42,7 +43,7 @@ def _name(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
 
 
 def _status(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 200 <= value < 300:
+    if not (is_count(value, minimum=200) and value < 300):
         raise ValueError(f"{attribute.name} must be a 2xx status code")
 
 

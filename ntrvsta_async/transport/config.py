@@ -9,6 +9,7 @@ import aiohttp
 from yarl import URL
 
 from .. import assumptions
+from .._checks import is_positive_number
 from ..errors import ConfigurationError
 
 __all__ = ["resolve_api_key", "resolve_base_url", "resolve_timeout"]
@@ -84,7 +85,7 @@ def resolve_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.Cl
         )
     if isinstance(timeout, aiohttp.ClientTimeout):
         return timeout
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+    if not is_positive_number(timeout):
         raise ConfigurationError("timeout must be a positive number of seconds or a ClientTimeout")
     return aiohttp.ClientTimeout(
         total=float(timeout), connect=min(float(timeout), assumptions.DEFAULT_TIMEOUT_CONNECT)

@@ -17,6 +17,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from yarl import URL
 
 from .. import _json
+from .._checks import is_count
 from .._version import __version__
 from ..assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
 from ..errors import (
@@ -57,7 +58,7 @@ UNCHANGED: Final = Unchanged.UNCHANGED
 
 def _positive_or_none(value: int | None, message: str) -> int | None:
     """``value`` when it is None or an int (not a bool) of at least 1; else ``message``."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    if value is not None and not is_count(value):
         raise ConfigurationError(message)
     return value
 

@@ -11,6 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
+from ntrvsta_async._checks import is_positive_number
 from ntrvsta_async.assumptions import WEBHOOK_IDEMPOTENCY_HEADER
 from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
 from ntrvsta_async.models import ResultCompletedEvent
@@ -108,12 +109,10 @@ def webhook_handler(
     De-duplication claims the result key in ``inbox`` (default: a private ``MemoryInbox``);
     a failed ``on_event`` is logged and its claim released so the result is retried.
     """
-    if read_timeout is not None and (
-        isinstance(read_timeout, bool)
-        or not isinstance(read_timeout, int | float)
-        or not read_timeout > 0
-    ):
+    if read_timeout is not None and not is_positive_number(read_timeout):
         raise ConfigurationError("read_timeout must be a positive number of seconds, or None")
+    if not is_positive_number(claim_ttl):
+        raise ConfigurationError("claim_ttl must be a positive number of seconds")
     store: Inbox = inbox if inbox is not None else MemoryInbox()
     recent: OrderedDict[str, str] = OrderedDict()
     untracked: set[asyncio.Task[None]] = set()

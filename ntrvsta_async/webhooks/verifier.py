@@ -11,6 +11,7 @@ from typing import Any, Final, Literal, get_args
 import attrs
 
 from ntrvsta_async import _json
+from ntrvsta_async._checks import is_count, is_positive_number
 from ntrvsta_async._converter import structure
 from ntrvsta_async.assumptions import (
     RESULT_COMPLETED_EVENT,
@@ -100,10 +101,10 @@ class WebhookVerifier:
             raise ConfigurationError(
                 f"unknown signature scheme {scheme!r}; use one of {get_args(SignatureScheme)}"
             )
-        if tolerance is not None and not tolerance > 0:
+        if tolerance is not None and not is_positive_number(tolerance):
             raise ConfigurationError("tolerance must be a positive number of seconds, or None")
-        if max_body_size <= 0:
-            raise ConfigurationError("max_body_size must be positive")
+        if not is_count(max_body_size):
+            raise ConfigurationError("max_body_size must be a positive integer (bytes)")
         self._secrets: tuple[str, ...] = tuple(candidates)
         self._macs = tuple(KeyedSha256(s.encode("utf-8")) for s in candidates)
         self._scheme: SignatureScheme = scheme

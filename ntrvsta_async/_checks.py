@@ -1,0 +1,17 @@
+"""Predicates for checking arguments; each caller raises its own error in its own words."""
+
+from __future__ import annotations
+
+from typing import TypeGuard
+
+__all__ = ["is_count", "is_positive_number"]
+
+
+def is_count(value: object, minimum: int = 1) -> TypeGuard[int]:
+    """True for an int (never a bool) of at least ``minimum``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def is_positive_number(value: object) -> TypeGuard[int | float]:
+    """True for an int or float (never a bool) above zero; NaN is not."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
