@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: venv test lint format demo bench soak clean
+.PHONY: venv test lint format demo bench profile soak clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+profile: $(STAMP)
+	$(BIN)/python -m benchmarks.profile $(or $(WHAT),fanout)
 
 soak: $(STAMP)
 	NTRVSTA_SOAK=long $(BIN)/python -m pytest -q -s tests/test_soak.py

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import bench_fanout, bench_polling, bench_webhooks
+from benchmarks import bench_fanout, bench_polling, bench_webhooks, profile
 from benchmarks._common import Rates, loopback_server, median_run, paired_ratio, ratio_line
 
 
@@ -67,3 +67,20 @@ async def test_webhook_benchmarks_verify_and_receive() -> None:
     verdict = bench_webhooks.verdict([run], receivers)
     assert verdict.met == (run["ratio"] >= bench_webhooks.TARGET)
     assert any("receiver ratio" in line for line in verdict.lines)
+
+
+@pytest.mark.parametrize(
+    ("target", "size", "expected"),
+    [
+        ("fanout", 500, "_send  ntrvsta_async/transport/session.py"),
+        ("polling", 2000, "structure_tuple  <ntrvsta fast structure tuple["),
+        ("verify", 5000, "structure_fast  <ntrvsta fast structure ResultCompletedEvent>"),
+    ],
+)
+def test_the_profile_names_where_the_sdk_spends_its_time(
+    target: str, size: int, expected: str
+) -> None:
+    profiler = profile.profile(target, size, interval=0.0001)
+    lines = profile.self_times(profiler)
+    assert any(expected in line for line in lines), lines[:10]
+    assert all(line.split()[1] == "s" and line.split()[2].endswith("%") for line in lines)
