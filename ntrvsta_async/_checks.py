@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
-__all__ = ["is_count", "is_positive_number"]
+__all__ = ["is_count", "is_positive_number", "is_success_status"]
 
 
 def is_count(value: object, minimum: int = 1) -> TypeGuard[int]:
@@ -15,3 +15,8 @@ def is_count(value: object, minimum: int = 1) -> TypeGuard[int]:
 def is_positive_number(value: object) -> TypeGuard[int | float]:
     """True for an int or float (never a bool) above zero; NaN is not."""
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def is_success_status(value: object) -> TypeGuard[int]:
+    """True for a 2xx HTTP status code given as an int (never a bool)."""
+    return is_count(value, minimum=200) and value < 300

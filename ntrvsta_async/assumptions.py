@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._checks import is_count
+from ._checks import is_success_status
 
 #: OP-1: the one documented base URL (production). Other environments come from the user.
 DEFAULT_BASE_URL: Final = "https://partners.ntrvsta.com"
@@ -90,7 +90,7 @@ def _keys(_: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) ->
 
 
 def _success_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not (is_count(value, minimum=200) and value < 300):
+    if value is not None and not is_success_status(value):
         raise ValueError(f"{attribute.name} must be a 2xx status code or None")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ntrvsta_async._checks import is_count
+from ntrvsta_async._checks import is_success_status
 from ntrvsta_async.assumptions import (
     API_KEY_HEADER,
     INVITATIONS_PATH,
@@ -43,7 +43,7 @@ def _name(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
 
 
 def _status(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if not (is_count(value, minimum=200) and value < 300):
+    if not is_success_status(value):
         raise ValueError(f"{attribute.name} must be a 2xx status code")
 
 

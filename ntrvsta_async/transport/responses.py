@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
-from .. import _json, assumptions
+from .. import assumptions
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -20,7 +20,7 @@ from ..errors import (
 )
 from .retries import parse_retry_after
 
-__all__ = ["Response", "connection_error", "decode_json", "status_error"]
+__all__ = ["Response", "connection_error", "refuse_non_json", "status_error"]
 
 _MAX_MESSAGE = 500
 
@@ -36,17 +36,15 @@ class Response(NamedTuple):
     data: Any
 
 
-def decode_json(raw: bytes, *, status: int, scrub: str = "") -> Any:
-    """Decode a success body; anything but JSON is a ``ResponseValidationError``."""
-    try:
-        return _json.loads(raw)
-    except (ValueError, RecursionError):
-        if not raw.strip():
-            return None  # an empty body
-        snippet = _scrubbed(raw[: 80 + len(scrub)].decode("utf-8", "replace"), scrub)[:80]
-        raise ResponseValidationError(
-            f"HTTP {status} response is not JSON (starts with {snippet!r})", body=snippet
-        ) from None
+def refuse_non_json(raw: bytes, *, status: int, scrub: str = "") -> None:
+    """For a success body that did not decode as JSON: an empty one passes (no data), any
+    other raises ``ResponseValidationError`` quoting its start (``scrub`` redacted)."""
+    if not raw.strip():
+        return
+    snippet = _scrubbed(raw[: 80 + len(scrub)].decode("utf-8", "replace"), scrub)[:80]
+    raise ResponseValidationError(
+        f"HTTP {status} response is not JSON (starts with {snippet!r})", body=snippet
+    ) from None
 
 
 def _scrubbed(text: str, secret: str) -> str:

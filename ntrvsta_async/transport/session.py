@@ -29,7 +29,7 @@ from ..errors import (
     ResponseTooLargeError,
 )
 from .auth import auth_headers, redact
-from .responses import Response, connection_error, decode_json, status_error
+from .responses import Response, connection_error, refuse_non_json, status_error
 from .retries import RetryPolicy
 
 __all__ = ["SAFE_METHODS", "UNCHANGED", "Transport", "Unchanged"]
@@ -351,8 +351,9 @@ class Transport:
             if 200 <= status < 300:
                 try:
                     data = _json.loads(raw)
-                except (ValueError, RecursionError):  # empty, or not JSON: decode_json decides
-                    data = decode_json(raw, status=status, scrub=self._api_key)
+                except (ValueError, RecursionError):
+                    refuse_non_json(raw, status=status, scrub=self._api_key)
+                    data = None
                 return Response(status, resp_headers, data)
             if 300 <= status < 400:
                 raise status_error(
