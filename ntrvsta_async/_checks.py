@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TypeGuard
 
-__all__ = ["is_count", "is_positive_number", "is_success_status"]
+__all__ = ["is_coroutine_callable", "is_count", "is_positive_number", "is_success_status"]
 
 
 def is_count(value: object, minimum: int = 1) -> TypeGuard[int]:
@@ -20,3 +21,11 @@ def is_positive_number(value: object) -> TypeGuard[int | float]:
 def is_success_status(value: object) -> TypeGuard[int]:
     """True for a 2xx HTTP status code given as an int (never a bool)."""
     return is_count(value, minimum=200) and value < 300
+
+
+def is_coroutine_callable(value: object) -> bool:
+    """True for an ``async def`` function, a partial of one, or an object whose ``__call__``
+    is one: what the SDK awaits as a handler."""
+    return inspect.iscoroutinefunction(value) or inspect.iscoroutinefunction(
+        getattr(value, "__call__", None)  # noqa: B004 - the method itself is inspected
+    )

@@ -126,6 +126,11 @@ class ResultSummary(_Model):
         """The result's identity: ``result_id``, else ``result_url`` (OP-8)."""
         return self.result_id or self.result_url or ""
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every id the summary carries, ``result_id`` first: one identity in the inbox."""
+        return tuple(key for key in (self.result_id, self.result_url) if key)
+
 
 @attrs.frozen
 class Page(Generic[T]):
@@ -133,6 +138,8 @@ class Page(Generic[T]):
 
     items: tuple[T, ...]
     next_cursor: str | None = None
+    skipped: tuple[str, ...] = ()
+    server_time: datetime | None = None
 
 
 @attrs.frozen
@@ -209,6 +216,11 @@ class ResultCompletedEvent(_Model):
     ai_analysis: AiAnalysis | None = None
     result_url: str | None = None
     extra: dict[str, Any] = _extra()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every id the event carries, ``result_id`` first: one identity in the inbox."""
+        return tuple(key for key in (self.result_id, self.result_url) if key)
 
     @property
     def key(self) -> str:

@@ -303,7 +303,7 @@ async def test_cancelled_stop_still_ends_the_background_loop(
 ) -> None:
     gate = Gate()
     poller = ResultPoller(client, gate, inbox=inbox, interval=0.05)
-    await poller.start()
+    poller.start()
     await asyncio.wait_for(gate.entered.wait(), 10)
     stopping = asyncio.create_task(poller.stop(drain_timeout=30))
     await asyncio.sleep(0.05)
@@ -325,7 +325,7 @@ async def test_run_once_after_stop_reads_every_page(
     gate.open.set()
     poller = ResultPoller(client, gate, inbox=inbox)
     api.hold()
-    await poller.start()
+    poller.start()
     await api.until_held()
     await poller.stop(drain_timeout=0.05)
     api.holding.clear()

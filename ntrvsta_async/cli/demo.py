@@ -29,7 +29,9 @@ from ntrvsta_async.reconcile import (
     Inbox,
     MemoryInbox,
     ReconcileReport,
+    ResultKeys,
     ResultPoller,
+    result_keys,
 )
 from ntrvsta_async.resources.bulk import InvitationRequest
 from ntrvsta_async.sandbox import (
@@ -163,25 +165,29 @@ class _TracedInbox(Inbox):
         self._path = path
         self._trace = trace
 
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+    async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
         """See ``Inbox.claim``."""
-        claim = await self._inner.claim(key, ttl=ttl)
+        claim = await self._inner.claim(keys, ttl=ttl)
         if claim.state is not ClaimState.CLAIMED:
-            self._trace.refused[self._path].add(key)
+            self._trace.refused[self._path].add(result_keys(keys)[0])
         return claim
 
-    async def complete(self, key: str, token: str) -> None:
+    async def renew(self, keys: ResultKeys, token: str, *, ttl: float = 300.0) -> bool:
+        """See ``Inbox.renew``."""
+        return await self._inner.renew(keys, token, ttl=ttl)
+
+    async def complete(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.complete``."""
-        await self._inner.complete(key, token)
-        self._trace.completed_by.setdefault(key, self._path)
+        await self._inner.complete(keys, token)
+        self._trace.completed_by.setdefault(result_keys(keys)[0], self._path)
 
-    async def release(self, key: str, token: str) -> None:
+    async def release(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.release``."""
-        await self._inner.release(key, token)
+        await self._inner.release(keys, token)
 
-    async def is_done(self, key: str) -> bool:
+    async def is_done(self, keys: ResultKeys) -> bool:
         """See ``Inbox.is_done``."""
-        return await self._inner.is_done(key)
+        return await self._inner.is_done(keys)
 
     async def get_checkpoint(self, name: str) -> str | None:
         """See ``Inbox.get_checkpoint``."""

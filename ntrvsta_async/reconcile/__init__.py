@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ntrvsta_async.reconcile.inbox import Claim, ClaimState, Inbox, MemoryInbox
+from ntrvsta_async.reconcile.inbox import (
+    Claim,
+    ClaimState,
+    Inbox,
+    MemoryInbox,
+    ResultKeys,
+    result_keys,
+)
 from ntrvsta_async.reconcile.lease import Lease
 from ntrvsta_async.reconcile.poller import Partition, ResultHandler, ResultPoller, poller_context
 from ntrvsta_async.reconcile.redis_inbox import RedisInbox
@@ -21,7 +28,9 @@ __all__ = [
     "RedisInbox",
     "RedisLease",
     "ResultHandler",
+    "ResultKeys",
     "ResultPoller",
     "SQLiteInbox",
     "poller_context",
+    "result_keys",
 ]

@@ -1,34 +1,68 @@
 """The dedup and checkpoint store shared by the webhook receiver and the poller.
 
-A result key is *claimed* by whoever is about to handle it and becomes *done* once the work
-succeeded. A claim expires after its ``ttl`` so the work of a crashed worker is taken over;
-*done* is permanent. Checkpoints are named strings (the poller's position) with an optional
-fence that keeps a deposed leader from moving a checkpoint back.
+A result has up to two ids (``result_id`` and ``result_url``, API.md OP-8), and the inbox
+treats the ids given together as one identity: a claim or done mark on any of them covers
+the result. Whoever is about to handle a result *claims* its ids; they become *done* once
+the work succeeded. A claim expires after its ``ttl`` unless its holder renews it, so the
+work of a crashed worker is taken over while a slow but living one keeps its claim; *done*
+is permanent. Checkpoints are named strings (the poller's position) with an optional fence
+that keeps a deposed leader from moving a checkpoint back.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import enum
+import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Protocol, Self, TypeVar, runtime_checkable
+from typing import Self, TypeVar
 
 import attrs
 
 from ntrvsta_async._checks import is_positive_number
-from ntrvsta_async.errors import ConfigurationError
+from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError
 
-__all__ = ["Claim", "ClaimState", "Inbox", "MemoryInbox", "claim_settled", "settle"]
+__all__ = [
+    "Claim",
+    "ClaimState",
+    "Inbox",
+    "MemoryInbox",
+    "ResultKeys",
+    "claim_settled",
+    "result_keys",
+    "settle",
+]
+
+logger = logging.getLogger("ntrvsta_async.reconcile")
 
 T = TypeVar("T")
 
+ResultKeys = str | Sequence[str]
+"""The ids of one result: one id, or several (``result_id`` and ``result_url``) that the
+inbox treats as one identity."""
+
+
+def result_keys(keys: ResultKeys) -> tuple[str, ...]:
+    """The distinct ids in ``keys``, in order; refuses an empty, blank or non-string id."""
+    items = (keys,) if isinstance(keys, str) else keys
+    try:
+        out = tuple(dict.fromkeys(items))
+    except TypeError:
+        raise InvalidArgumentError(
+            "result keys must be a string or a sequence of strings"
+        ) from None
+    if not out or not all(isinstance(key, str) and key for key in out):
+        raise InvalidArgumentError("result keys must be one or more non-empty strings")
+    return out
+
 
 class ClaimState(enum.Enum):
-    """What ``Inbox.claim`` found: the key is now yours, someone else's, or already handled."""
+    """What ``Inbox.claim`` found: the result is now yours, someone else's, or already handled."""
 
     CLAIMED = "claimed"
     IN_PROGRESS = "in_progress"
@@ -44,50 +78,133 @@ class Claim:
 
     @property
     def acquired(self) -> bool:
-        """True when the caller now owns the key and must ``complete`` or ``release`` it."""
+        """True when the caller now owns the result and must ``complete`` or ``release`` it."""
         return self.state is ClaimState.CLAIMED
 
 
-@runtime_checkable
-class Inbox(Protocol):
-    """Dedup (claim / complete / release per result key) and checkpoint storage.
+class Inbox(abc.ABC):
+    """Dedup (claim / renew / complete / release per result) and checkpoint storage.
 
-    Every method is safe to call from concurrent coroutines. Backends: ``MemoryInbox``,
-    ``SQLiteInbox``; a backend is closed with ``close()`` or by leaving ``async with``.
+    Every method is safe to call from concurrent coroutines, and every method that takes
+    ``keys`` treats the ids given together as one result. Backends: ``MemoryInbox``,
+    ``SQLiteInbox``, ``RedisInbox``; a backend is closed with ``close()`` or by leaving
+    ``async with``. A backend of your own subclasses this class and implements the abstract
+    methods; its store failures must surface as ``InboxError``.
     """
 
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
-        """Atomically take ``key`` for ``ttl`` seconds: DONE if it was handled, IN_PROGRESS if
-        another unexpired claim holds it, else CLAIMED with a fresh token (an expired claim is
-        taken over)."""
-        ...
+    @abc.abstractmethod
+    async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
+        """Atomically take the result for ``ttl`` seconds.
 
-    async def complete(self, key: str, token: str) -> None:
-        """Mark ``key`` done for good; a stale token (the claim was taken over) still marks it
-        done, because the work did happen."""
-        ...
+        DONE when any of its ids was handled (the other ids are then marked done too, so
+        the inbox learns that they name the same result); IN_PROGRESS when an unexpired
+        claim holds any of them; else CLAIMED with a fresh token over all of them (expired
+        claims are taken over).
+        """
 
-    async def release(self, key: str, token: str) -> None:
-        """Drop the claim so the key can be claimed again, only if ``token`` still owns it;
-        called when the work failed."""
-        ...
+    @abc.abstractmethod
+    async def renew(self, keys: ResultKeys, token: str, *, ttl: float = 300.0) -> bool:
+        """Extend the claim of ``token`` to ``ttl`` seconds from now; False when it was lost
+        (expired and taken over, or the result was marked done meanwhile)."""
 
-    async def is_done(self, key: str) -> bool:
-        """Whether ``key`` was completed (by any path)."""
-        ...
+    @abc.abstractmethod
+    async def complete(self, keys: ResultKeys, token: str) -> None:
+        """Mark the result's ids done for good; a stale token (the claim was taken over)
+        still marks them done, because the work did happen."""
 
+    @abc.abstractmethod
+    async def release(self, keys: ResultKeys, token: str) -> None:
+        """Drop the claim so the result can be claimed again, only where ``token`` still owns
+        it; called when the work failed."""
+
+    @abc.abstractmethod
+    async def is_done(self, keys: ResultKeys) -> bool:
+        """Whether the result was completed (by any path) under any of its ids."""
+
+    @abc.abstractmethod
     async def get_checkpoint(self, name: str) -> str | None:
         """The value last stored under ``name``, or None."""
-        ...
 
+    @abc.abstractmethod
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """Store ``value`` under ``name`` and return True; with ``fence``, refuse (return False)
         when a higher fence was already stored for ``name``."""
-        ...
 
+    @abc.abstractmethod
     async def close(self) -> None:
         """Release the backend's resources; further calls raise ``ConfigurationError``."""
-        ...
+
+    async def run_claimed(
+        self,
+        keys: ResultKeys,
+        token: str,
+        work: Callable[[], Awaitable[object]],
+        *,
+        ttl: float = 300.0,
+    ) -> BaseException | None:
+        """Run ``work`` under the claim ``token``, renewed every ``ttl / 3`` seconds while it
+        runs, then mark the result done.
+
+        Returns None when ``work`` returned and the result is marked done. When ``work``
+        raised anything (``CancelledError`` included) the claim is released and that
+        exception is returned: it costs this result only. When the claim is lost all the
+        same (the holder was paused past its ttl and another took the result over), ``work``
+        is cancelled rather than left running beside the new holder. ``InboxError`` is
+        raised when the done mark could not be written; the caller's own cancellation is
+        re-raised after the claim is released.
+        """
+        ids = result_keys(keys)
+        job = asyncio.ensure_future(work())
+        renewer = asyncio.create_task(self._keep_claimed(ids, token, ttl, job))
+        try:
+            await job
+        except BaseException as exc:
+            await _stop(renewer)
+            await settle(self._release_quietly(ids, token))
+            if _is_own_cancellation(exc) or not isinstance(exc, Exception | asyncio.CancelledError):
+                raise
+            return exc
+        await _stop(renewer)
+        await settle(self.complete(ids, token))
+        return None
+
+    async def handle(
+        self, keys: ResultKeys, work: Callable[[], Awaitable[object]], *, ttl: float = 300.0
+    ) -> tuple[ClaimState, BaseException | None]:
+        """Claim the result, run ``work`` under the claim (see ``run_claimed``) and say what
+        happened: (DONE or IN_PROGRESS, None) when it was not ours to run, (CLAIMED, None)
+        when ``work`` ran and the result is done, (CLAIMED, error) when ``work`` failed."""
+        claim = await claim_settled(self, keys, ttl)
+        if claim.token is None:
+            return claim.state, None
+        return ClaimState.CLAIMED, await self.run_claimed(keys, claim.token, work, ttl=ttl)
+
+    async def _keep_claimed(
+        self, keys: tuple[str, ...], token: str, ttl: float, job: asyncio.Future[object]
+    ) -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                held = await self.renew(keys, token, ttl=ttl)
+            except Exception as exc:
+                logger.warning("could not renew the claim on result %s: %s", keys[0], exc)
+                continue
+            if not held:
+                logger.warning(
+                    "the claim on result %s was taken over; cancelling its handler", keys[0]
+                )
+                job.cancel()
+                return
+
+    async def _release_quietly(self, keys: tuple[str, ...], token: str) -> None:
+        try:
+            await self.release(keys, token)
+        except Exception as exc:
+            logger.warning(
+                "could not release the claim on result %s (it expires on its own): %s",
+                keys[0],
+                exc,
+            )
 
     async def __aenter__(self) -> Self:
         """Use the inbox as an async context manager that closes it on exit."""
@@ -101,6 +218,18 @@ class Inbox(Protocol):
     ) -> None:
         """Close the inbox."""
         await self.close()
+
+
+def _is_own_cancellation(exc: BaseException) -> bool:
+    """True when ``exc`` is the cancellation of the running task itself, not one raised by
+    the work it awaited (a handler's own ``CancelledError`` costs that result only)."""
+    task = asyncio.current_task()
+    return isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling() > 0
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.wait([task])
 
 
 @attrs.frozen(slots=True)
@@ -130,37 +259,58 @@ class MemoryInbox(Inbox):
         if self._closed:
             raise ConfigurationError("this inbox is closed")
 
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+    async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
         """See ``Inbox.claim``."""
         self._check_open()
-        _check_ttl(ttl)
+        ids = result_keys(keys)
+        check_ttl(ttl)
         now = self._clock()
-        entry = self._entries.get(key)
-        if entry is not None and entry.done:
+        entries = [self._entries.get(key) for key in ids]
+        if any(entry is not None and entry.done for entry in entries):
+            for key in ids:
+                self._entries[key] = _Entry(done=True)
             return Claim(ClaimState.DONE)
-        if entry is not None and entry.expires_at > now:
+        if any(entry is not None and entry.expires_at > now for entry in entries):
             return Claim(ClaimState.IN_PROGRESS)
-        token = _new_token()
-        self._entries[key] = _Entry(done=False, token=token, expires_at=now + ttl)
+        token = new_token()
+        for key in ids:
+            self._entries[key] = _Entry(done=False, token=token, expires_at=now + ttl)
         return Claim(ClaimState.CLAIMED, token)
 
-    async def complete(self, key: str, token: str) -> None:
+    async def renew(self, keys: ResultKeys, token: str, *, ttl: float = 300.0) -> bool:
+        """See ``Inbox.renew``."""
+        self._check_open()
+        ids = result_keys(keys)
+        check_ttl(ttl)
+        now = self._clock()
+        entries = [self._entries.get(key) for key in ids]
+        if not all(e is not None and not e.done and e.token == token for e in entries):
+            return False
+        for key in ids:
+            self._entries[key] = _Entry(done=False, token=token, expires_at=now + ttl)
+        return True
+
+    async def complete(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.complete``."""
         self._check_open()
-        self._entries[key] = _Entry(done=True)
+        for key in result_keys(keys):
+            self._entries[key] = _Entry(done=True)
 
-    async def release(self, key: str, token: str) -> None:
+    async def release(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.release``."""
         self._check_open()
-        entry = self._entries.get(key)
-        if entry is not None and not entry.done and entry.token == token:
-            del self._entries[key]
+        for key in result_keys(keys):
+            entry = self._entries.get(key)
+            if entry is not None and not entry.done and entry.token == token:
+                del self._entries[key]
 
-    async def is_done(self, key: str) -> bool:
+    async def is_done(self, keys: ResultKeys) -> bool:
         """See ``Inbox.is_done``."""
         self._check_open()
-        entry = self._entries.get(key)
-        return entry is not None and entry.done
+        return any(
+            (entry := self._entries.get(key)) is not None and entry.done
+            for key in result_keys(keys)
+        )
 
     async def get_checkpoint(self, name: str) -> str | None:
         """See ``Inbox.get_checkpoint``."""
@@ -171,7 +321,7 @@ class MemoryInbox(Inbox):
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """See ``Inbox.set_checkpoint``."""
         self._check_open()
-        accepted, new_fence = _fence_after(self._checkpoints.get(name, ("", None))[1], fence)
+        accepted, new_fence = fence_after(self._checkpoints.get(name, ("", None))[1], fence)
         if accepted:
             self._checkpoints[name] = (value, new_fence)
         return accepted
@@ -183,16 +333,18 @@ class MemoryInbox(Inbox):
         self._checkpoints.clear()
 
 
-def _new_token() -> str:
+def new_token() -> str:
+    """A fresh, unguessable claim token."""
     return secrets.token_hex(16)
 
 
-def _check_ttl(ttl: float) -> None:
+def check_ttl(ttl: object) -> None:
+    """Refuse a claim ttl that is not a positive number of seconds."""
     if not is_positive_number(ttl):
-        raise ValueError("ttl must be a positive number of seconds")
+        raise InvalidArgumentError("ttl must be a positive number of seconds")
 
 
-def _fence_after(stored: int | None, given: int | None) -> tuple[bool, int | None]:
+def fence_after(stored: int | None, given: int | None) -> tuple[bool, int | None]:
     """Whether a write fenced with ``given`` is accepted, and the fence to keep afterwards."""
     if given is None:
         return True, stored
@@ -218,12 +370,12 @@ async def settle(call: Awaitable[T], *, undo: Callable[[T], Awaitable[None]] | N
         raise
 
 
-async def claim_settled(inbox: Inbox, key: str, ttl: float) -> Claim:
+async def claim_settled(inbox: Inbox, keys: ResultKeys, ttl: float) -> Claim:
     """``inbox.claim`` that gives the claim back when the caller is cancelled meanwhile, so a
     cancelled caller never leaves a result held until its claim expires."""
 
     async def give_back(claim: Claim) -> None:
         if claim.token is not None:
-            await inbox.release(key, claim.token)
+            await inbox.release(keys, claim.token)
 
-    return await settle(inbox.claim(key, ttl=ttl), undo=give_back)
+    return await settle(inbox.claim(keys, ttl=ttl), undo=give_back)

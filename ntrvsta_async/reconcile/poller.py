@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import random
@@ -16,15 +17,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Final, Self, TypeVar
 
 import attrs
 
-from .._checks import is_count, is_positive_number
-from ..errors import AuthenticationError, BadRequestError, ConfigurationError, NtrvstaError
+from .._checks import is_coroutine_callable, is_count, is_positive_number
+from ..errors import APIStatusError, AuthenticationError, ConfigurationError, NtrvstaError
 from ..models import Page, ResultSummary
 from .checkpoint import Checkpoint
-from .inbox import ClaimState, Inbox, claim_settled, settle
+from .inbox import ClaimState, Inbox, settle
 from .lease import Lease
 from .report import ReconcileReport
 
@@ -39,6 +40,9 @@ logger = logging.getLogger("ntrvsta_async.reconcile")
 
 ResultHandler = Callable[[ResultSummary], Awaitable[object]]
 """What the poller calls for each new result; an exception leaves it for the next run."""
+
+#: Statuses with which a server may refuse a saved cursor it no longer honours (OP-8).
+STALE_CURSOR_STATUSES: Final = frozenset({400, 404, 410, 422})
 
 ReportCallback = Callable[[ReconcileReport], object]
 """``on_report(report)``, sync or async: called with the report of every pass."""
@@ -75,7 +79,17 @@ class _Tally:
     newest_seen: datetime | None = None
     full_sweep: bool = False
     auth_failed: bool = False
+    malformed: int = 0
+    store_error: str | None = None
+    store_skipped: int = 0
     errors: list[str] = attrs.Factory(list)
+
+    def store_failed(self, exc: Exception) -> None:
+        """Note an inbox failure; the first one stops the pass, the rest are only counted."""
+        if self.store_error is None:
+            self.store_error = f"inbox: {exc}"
+        else:
+            self.store_skipped += 1
 
 
 @attrs.define
@@ -88,6 +102,7 @@ class _Pass:
     oldest_unfinished: datetime | None = None
     unfinished_undated: bool = False
     cursor_frozen: bool = False
+    server_now: datetime | None = None
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -128,8 +143,10 @@ class ResultPoller:
         name: str = "default",
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        if not callable(handler):
-            raise ConfigurationError("handler must be an async callable taking a ResultSummary")
+        if not is_coroutine_callable(handler):
+            raise ConfigurationError(
+                "handler must be a coroutine function (async def) taking a ResultSummary"
+            )
         if not is_count(concurrency):
             raise ConfigurationError("concurrency must be a positive integer")
         if (
@@ -203,6 +220,9 @@ class ResultPoller:
                     return self._finish(ReconcileReport(leader=False), started)
             tally = _Tally()
             await asyncio.gather(*(self._poll(p, tally, fence) for p in self.partitions))
+            if tally.store_error is not None:
+                skipped = f" ({tally.store_skipped} more results not claimed)"
+                tally.errors.append(tally.store_error + (skipped if tally.store_skipped else ""))
             now = self._clock()
             report = ReconcileReport(
                 pages=tally.pages,
@@ -217,6 +237,7 @@ class ResultPoller:
                 lag=(now - tally.newest_seen) if tally.newest_seen else None,
                 error="; ".join(tally.errors) or None,
                 auth_failed=tally.auth_failed,
+                malformed=tally.malformed,
             )
             return self._finish(report, started)
 
@@ -250,7 +271,7 @@ class ResultPoller:
         try:
             saved = Checkpoint.loads(await self._inbox.get_checkpoint(name))
         except Exception as exc:
-            tally.errors.append(f"{partition.name}: inbox: {exc}")
+            tally.store_failed(exc)
             return
         try:
             await self._pass(partition, saved, tally, fence)
@@ -283,30 +304,30 @@ class ResultPoller:
             state.newest_finished = saved.pass_newest
             cursor = saved.cursor
         else:
-            sweep = self._sweep_due(saved, now)
-            bound = self.start_from if sweep or saved.after is None else saved.after - self.lookback
-            state = _Pass(bound=bound, sweep=sweep)
+            state = self._fresh_pass(saved, now)
         tally.full_sweep = tally.full_sweep or state.sweep
 
+        self._check_fence(partition, fence)
         try:
             page = await self._fetch(partition, state.bound, cursor)
-        except BadRequestError as exc:
-            if cursor is None:
+        except APIStatusError as exc:
+            if cursor is None or exc.status not in STALE_CURSOR_STATUSES:
                 raise
             logger.warning(
-                "reconcile %s: saved cursor of %s rejected (%s); re-listing by time",
+                "reconcile %s: saved cursor of %s refused (HTTP %d); re-listing by time",
                 self.name,
                 partition.name,
-                exc.message,
+                exc.status,
             )
-            bound = self.start_from if saved.after is None else saved.after - self.lookback
-            state = _Pass(bound=bound, sweep=saved.after is None)
+            state = self._fresh_pass(attrs.evolve(saved, last_sweep=None), now, resumed=True)
+            tally.full_sweep = tally.full_sweep or state.sweep
             page = await self._fetch(partition, state.bound, None)
 
         seen_cursors: set[str] = set()
         while True:
             tally.pages += 1
-            more = page.next_cursor is not None and bool(page.items)
+            state.server_now = page.server_time or state.server_now
+            more = page.next_cursor is not None
             if more and page.next_cursor in seen_cursors:
                 logger.warning("reconcile %s: the server repeated a page cursor", self.name)
                 more = False
@@ -317,9 +338,12 @@ class ResultPoller:
                     self._fetch(partition, state.bound, page.next_cursor)
                 )
             try:
-                if not await self._handle_page(page.items, state, tally):
+                tally.malformed += len(page.skipped)
+                if not await self._handle_page(page.items, state, tally, partition, fence):
                     state.cursor_frozen = True
-                if more and not state.cursor_frozen:
+                if tally.store_error is not None:
+                    more = False  # the inbox is down: stop here, the next pass resumes
+                elif more and not state.cursor_frozen:
                     await self._save(
                         partition,
                         attrs.evolve(
@@ -331,11 +355,15 @@ class ResultPoller:
                         ),
                         fence,
                     )
+                if more:
+                    self._check_fence(partition, fence)
             except BaseException:
                 if next_page is not None:
                     next_page.cancel()
                 raise
             if not more:
+                if next_page is not None:
+                    next_page.cancel()
                 break
             if next_page is None or self._stopping.is_set():
                 if next_page is not None:
@@ -343,16 +371,31 @@ class ResultPoller:
                 return  # stopping: the saved cursor resumes this pass on the next run
             page = await next_page
 
+        if tally.store_error is not None:
+            return
         if state.unfinished_undated:
             after = None
         else:
             after = _later(saved.after, state.newest_finished)
             after = _earlier(after, state.oldest_unfinished)
+            after = _earlier(after, (state.server_now or self._clock()) - self.lookback)
         await self._save(
             partition,
             Checkpoint(after=after, last_sweep=now if state.sweep else saved.last_sweep),
             fence,
         )
+
+    def _fresh_pass(self, saved: Checkpoint, now: datetime, *, resumed: bool = False) -> _Pass:
+        """A pass listing from the time bound: the whole history (or ``start_from``) on a
+        sweep or without a checkpoint, else ``lookback`` behind the checkpoint."""
+        sweep = (saved.after is None) if resumed else self._sweep_due(saved, now)
+        bound = self.start_from if sweep or saved.after is None else saved.after - self.lookback
+        return _Pass(bound=bound, sweep=sweep)
+
+    def _check_fence(self, partition: Partition, fence: int | None) -> None:
+        """Stop the pass when this replica no longer holds the lease it started under."""
+        if self._lease is not None and self._lease.epoch != fence:
+            raise _LeaseLost(f"{partition.name}: the lease was lost; stopping this pass")
 
     async def _fetch(
         self, partition: Partition, bound: datetime | None, cursor: str | None
@@ -375,64 +418,67 @@ class ResultPoller:
             raise _LeaseLost(f"{partition.name}: checkpoint refused: the lease moved on")
 
     async def _handle_page(
-        self, items: Sequence[ResultSummary], state: _Pass, tally: _Tally
+        self,
+        items: Sequence[ResultSummary],
+        state: _Pass,
+        tally: _Tally,
+        partition: Partition,
+        fence: int | None,
     ) -> bool:
         """Handle a page's results concurrently; True when every one of them is finished."""
         tally.seen += len(items)
         for item in items:
-            tally.newest_seen = _later(tally.newest_seen, item.completed_at)
-        outcomes = await asyncio.gather(*(self._handle(item, tally) for item in items))
+            tally.newest_seen = _later(tally.newest_seen, _dated(item))
+        outcomes = await asyncio.gather(
+            *(self._handle(item, tally, partition, fence) for item in items)
+        )
         for item, finished in zip(items, outcomes, strict=True):
+            completed = _dated(item)
             if finished:
-                state.newest_finished = _later(state.newest_finished, item.completed_at)
-            elif item.completed_at is None:
+                state.newest_finished = _later(state.newest_finished, completed)
+            elif completed is None:
                 state.unfinished_undated = True
             else:
-                state.oldest_unfinished = _earlier(state.oldest_unfinished, item.completed_at)
+                state.oldest_unfinished = _earlier(state.oldest_unfinished, completed)
         return all(outcomes)
 
-    async def _handle(self, item: ResultSummary, tally: _Tally) -> bool:
+    async def _handle(
+        self, item: ResultSummary, tally: _Tally, partition: Partition, fence: int | None
+    ) -> bool:
         """Claim, handle and complete one result; True when it is done (now or before)."""
-        key = item.key
         async with self._limit:
-            try:
-                claim = await claim_settled(self._inbox, key, self.claim_ttl)
-            except Exception as exc:
-                tally.failed += 1
-                tally.errors.append(f"inbox: {exc}")
+            if tally.store_error is not None:
+                tally.store_skipped += 1
                 return False
-            if claim.state is ClaimState.DONE:
+            try:
+                self._check_fence(partition, fence)
+            except _LeaseLost:
+                return False
+            try:
+                state, error = await self._inbox.handle(
+                    item.keys, functools.partial(self._handler, item), ttl=self.claim_ttl
+                )
+            except Exception as exc:
+                tally.store_failed(exc)
+                return False
+            if state is ClaimState.DONE:
                 tally.duplicates += 1
                 return True
-            if claim.state is ClaimState.IN_PROGRESS or claim.token is None:
+            if state is ClaimState.IN_PROGRESS:
                 tally.in_progress += 1
                 return False
             tally.new += 1
-            token = claim.token
-            try:
-                await self._handler(item)
-            except asyncio.CancelledError:
-                await settle(self._release(key, token))
-                raise
-            except Exception:
+            if error is not None:
                 tally.failed += 1
-                logger.exception("reconcile %s: handler failed for result %s", self.name, key)
-                await self._release(key, token)
-                return False
-            try:
-                await settle(self._inbox.complete(key, token))
-            except Exception as exc:
-                tally.failed += 1
-                tally.errors.append(f"inbox: {exc}")
+                logger.error(
+                    "reconcile %s: handler failed for result %s; it is retried on a later pass",
+                    self.name,
+                    item.key,
+                    exc_info=error,
+                )
                 return False
             tally.handled += 1
             return True
-
-    async def _release(self, key: str, token: str) -> None:
-        try:
-            await self._inbox.release(key, token)
-        except Exception as exc:
-            logger.warning("reconcile %s: could not release %s: %s", self.name, key, exc)
 
     # -- background ------------------------------------------------------------------------
 
@@ -441,8 +487,11 @@ class ResultPoller:
         """True while the background loop runs."""
         return self._task is not None and not self._task.done()
 
-    async def start(self) -> None:
-        """Run passes in the background every ``interval`` seconds until ``stop()``."""
+    def start(self) -> None:
+        """Run passes in the background every ``interval`` seconds until ``stop()``.
+
+        A plain method: it schedules the loop on the running event loop and returns.
+        """
         if self.running:
             return
         self._stopping.clear()
@@ -486,14 +535,17 @@ class ResultPoller:
             try:
                 report = await self.run_once()
             except Exception:
-                logger.exception("reconcile %s: run failed", self.name)
+                logger.exception("reconcile %s: run failed; trying again next pass", self.name)
+            except asyncio.CancelledError:
+                if _cancelling():
+                    raise
+                logger.exception("reconcile %s: run cancelled from inside; going on", self.name)
             else:
                 if report.auth_failed:
                     logger.error(
-                        "reconcile %s: stopping: the API rejected the key; fix it and restart",
+                        "reconcile %s: the API rejected the key; fix it, the poller keeps trying",
                         self.name,
                     )
-                    return
             delay = self.interval * (1 + self.jitter * (2 * random.random() - 1))  # noqa: S311
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
@@ -509,7 +561,7 @@ class ResultPoller:
             logger.exception("reconcile %s: on_report callback failed", self.name)
 
     async def __aenter__(self) -> Self:
-        await self.start()
+        self.start()
         return self
 
     async def __aexit__(
@@ -519,6 +571,16 @@ class ResultPoller:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _dated(item: ResultSummary) -> datetime | None:
+    """The result's ``completed_at`` when it is a readable time (OP-18 keeps other values)."""
+    return item.completed_at if isinstance(item.completed_at, datetime) else None
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class _LeaseLost(NtrvstaError):
@@ -533,7 +595,7 @@ def poller_context(poller: ResultPoller) -> Callable[[web.Application], AsyncIte
     """
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        await poller.start()
+        poller.start()
         yield
         await poller.stop()
 

@@ -14,8 +14,16 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from ntrvsta_async._checks import is_count, is_positive_number
-from ntrvsta_async.errors import ConfigurationError, InboxError
-from ntrvsta_async.reconcile.inbox import Claim, ClaimState, Inbox, _check_ttl, _new_token
+from ntrvsta_async.errors import ConfigurationError, InboxError, InvalidArgumentError
+from ntrvsta_async.reconcile.inbox import (
+    Claim,
+    ClaimState,
+    Inbox,
+    ResultKeys,
+    check_ttl,
+    new_token,
+    result_keys,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -32,21 +40,48 @@ _DONE: Final = "done"
 _CLAIMED: Final = "claimed:"
 _FENCE_LIMIT: Final = 2**53  # Lua numbers are doubles: fences compare exactly below this
 
+# KEYS are the ids of one result; ARGV[1] is 'claimed:<token>'. A done id marks the others
+# done too (ARGV[3] is the done marks' expiry in ms, or ''), an unexpired claim by another
+# token on any id means in progress, else every id is claimed for ARGV[2] ms.
 _CLAIM_SCRIPT: Final = """
-local current = redis.call('GET', KEYS[1])
-if current == 'done' then return 'done' end
-if current == ARGV[1] then return 'claimed' end
-if current then return 'in_progress' end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local busy = false
+for _, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  if current == 'done' then
+    for _, other in ipairs(KEYS) do
+      if ARGV[3] == '' then redis.call('SET', other, 'done')
+      else redis.call('SET', other, 'done', 'PX', ARGV[3]) end
+    end
+    return 'done'
+  end
+  if current and current ~= ARGV[1] then busy = true end
+end
+if busy then return 'in_progress' end
+for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
 return 'claimed'
 """
 
-_RELEASE_SCRIPT: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
+_RENEW_SCRIPT: Final = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) ~= ARGV[1] then return 0 end
 end
-return 0
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[2]) end
+return 1
+"""
+
+_COMPLETE_SCRIPT: Final = """
+for _, key in ipairs(KEYS) do
+  if ARGV[1] == '' then redis.call('SET', key, 'done')
+  else redis.call('SET', key, 'done', 'PX', ARGV[1]) end
+end
+return 1
+"""
+
+_RELEASE_SCRIPT: Final = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+return 1
 """
 
 _CHECKPOINT_SCRIPT: Final = """
@@ -89,9 +124,31 @@ def _redact_url(url: str) -> str:
 
 
 def _check_url(url: object, owner: str) -> str:
+    """``url`` when redis-py can read it; else ``ConfigurationError`` naming it without its
+    password."""
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(f"{owner} needs a redis:// or rediss:// URL")
+    from redis.asyncio.connection import parse_url
+
+    try:
+        parse_url(url)
+    except (ValueError, TypeError) as exc:
+        reason = str(exc)
+        password = _password(url)
+        if password:
+            reason = reason.replace(password, "***")
+        raise ConfigurationError(
+            f"{owner}: cannot read the redis URL {_redact_url(url)!r}: {reason}"
+        ) from None
     return url
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        rest = url.split("://", 1)[-1].split("@", 1)
+        return rest[0].split(":", 1)[-1] if len(rest) == 2 else None
 
 
 def _check_prefix(prefix: object) -> str:
@@ -118,8 +175,8 @@ def _new_client(url: str, *, socket_timeout: float, retries: int, backoff_cap: f
     Retrying is safe because every command and script here is idempotent for one token.
     """
     redis = _import_redis()
+    from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialWithJitterBackoff
-    from redis.retry import Retry
 
     client: Redis = redis.asyncio.Redis.from_url(
         url,
@@ -195,6 +252,8 @@ class RedisInbox(Inbox):
             )
             for name, source in (
                 ("claim", _CLAIM_SCRIPT),
+                ("renew", _RENEW_SCRIPT),
+                ("complete", _COMPLETE_SCRIPT),
                 ("release", _RELEASE_SCRIPT),
                 ("checkpoint", _CHECKPOINT_SCRIPT),
             ):
@@ -211,15 +270,13 @@ class RedisInbox(Inbox):
     def _checkpoint_key(self, name: str) -> str:
         return f"{self._prefix}checkpoint:{name}"
 
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+    async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
         """See ``Inbox.claim``; the claim expires on the Redis server's clock."""
-        _check_ttl(ttl)
-        token = _new_token()
-        script = self._script("claim")
+        ids = result_keys(keys)
+        check_ttl(ttl)
+        token = new_token()
         answer = _text(
-            await _call(
-                self._where, script(keys=[self._key(key)], args=[_CLAIMED + token, _millis(ttl)])
-            )
+            await self._run("claim", ids, _CLAIMED + token, _millis(ttl), self._done_ttl_arg())
         )
         if answer == "claimed":
             return Claim(ClaimState.CLAIMED, token)
@@ -227,20 +284,33 @@ class RedisInbox(Inbox):
             return Claim(ClaimState.DONE)
         return Claim(ClaimState.IN_PROGRESS)
 
-    async def complete(self, key: str, token: str) -> None:
+    async def renew(self, keys: ResultKeys, token: str, *, ttl: float = 300.0) -> bool:
+        """See ``Inbox.renew``."""
+        ids = result_keys(keys)
+        check_ttl(ttl)
+        return bool(int(await self._run("renew", ids, _CLAIMED + token, _millis(ttl))))
+
+    async def complete(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.complete``; the done mark expires only when ``done_ttl`` was given."""
-        client = self._redis()
-        await _call(self._where, client.set(self._key(key), _DONE, px=self._done_ttl_ms))
+        await self._run("complete", result_keys(keys), self._done_ttl_arg())
 
-    async def release(self, key: str, token: str) -> None:
+    async def release(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.release``."""
-        script = self._script("release")
-        await _call(self._where, script(keys=[self._key(key)], args=[_CLAIMED + token]))
+        await self._run("release", result_keys(keys), _CLAIMED + token)
 
-    async def is_done(self, key: str) -> bool:
+    async def is_done(self, keys: ResultKeys) -> bool:
         """See ``Inbox.is_done``."""
         client = self._redis()
-        return _text(await _call(self._where, client.get(self._key(key)))) == _DONE
+        values = await _call(self._where, client.mget([self._key(k) for k in result_keys(keys)]))
+        return any(_text(value) == _DONE for value in values)
+
+    async def _run(self, script: str, ids: tuple[str, ...], *args: str | int) -> Any:
+        """Run one of the inbox's scripts over the Redis keys of ``ids``."""
+        call = self._script(script)(keys=[self._key(key) for key in ids], args=list(args))
+        return await _call(self._where, call)
+
+    def _done_ttl_arg(self) -> str:
+        return "" if self._done_ttl_ms is None else str(self._done_ttl_ms)
 
     async def get_checkpoint(self, name: str) -> str | None:
         """See ``Inbox.get_checkpoint``."""
@@ -250,7 +320,7 @@ class RedisInbox(Inbox):
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """See ``Inbox.set_checkpoint``; ``fence`` must lie within ±2**53."""
         if fence is not None and not -_FENCE_LIMIT < fence < _FENCE_LIMIT:
-            raise ValueError("fence must lie within ±2**53")
+            raise InvalidArgumentError("fence must lie within ±2**53")
         script = self._script("checkpoint")
         stored = await _call(
             self._where,

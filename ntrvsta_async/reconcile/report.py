@@ -16,9 +16,11 @@ class ReconcileReport:
     ``seen`` results were listed; ``new`` of them were claimed and handed to the handler,
     which succeeded for ``handled`` and raised for ``failed`` (retried next run);
     ``skipped_duplicates`` were already done (by the webhook receiver or an earlier run) and
-    ``in_progress`` were being handled elsewhere. ``lag`` is now minus the newest
-    ``completed_at`` seen. ``error`` is set when the API stopped the run early;
-    ``auth_failed`` when it rejected the key (a background poller then stops).
+    ``in_progress`` were being handled elsewhere; ``malformed`` page items could not be read
+    at all and were skipped (each is logged with its JSON path). ``lag`` is now minus the
+    newest ``completed_at`` seen. ``error`` is set when the API or the inbox stopped the run
+    early (an inbox failure stops the pass at once and is reported once, with the count of
+    results it left unclaimed); ``auth_failed`` when the API rejected the key.
     """
 
     leader: bool = True
@@ -35,6 +37,7 @@ class ReconcileReport:
     duration: timedelta = timedelta(0)
     error: str | None = None
     auth_failed: bool = False
+    malformed: int = 0
 
     @property
     def ok(self) -> bool:

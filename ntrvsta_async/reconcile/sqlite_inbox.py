@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ntrvsta_async.errors import ConfigurationError
+from ntrvsta_async.errors import ConfigurationError, InboxError
 from ntrvsta_async.reconcile.inbox import (
     Claim,
     ClaimState,
     Inbox,
-    _check_ttl,
-    _fence_after,
-    _new_token,
+    ResultKeys,
+    check_ttl,
+    fence_after,
+    new_token,
+    result_keys,
     settle,
 )
 
@@ -140,78 +145,139 @@ class SQLiteInbox(Inbox):
         return await settle(self._run_transaction(work), undo=undo)
 
     async def _run_transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        async with self._lock:
+        async with self._lock, self._store_errors():
             conn = await self._connection()
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 result = await work(conn)
             except BaseException:
-                await conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
             return result
 
     async def _query_one(self, sql: str, params: tuple[Any, ...]) -> Any:
-        async with self._lock:
+        async with self._lock, self._store_errors():
             conn = await self._connection()
             async with conn.execute(sql, params) as cursor:
                 return await cursor.fetchone()
 
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+    @contextlib.asynccontextmanager
+    async def _store_errors(self) -> AsyncIterator[None]:
+        """Turn SQLite and file-system failures (a file locked by another process, a full
+        disk) into ``InboxError``."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise InboxError(f"sqlite inbox {self._path!r}: {exc}") from exc
+
+    async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
         """See ``Inbox.claim``."""
-        _check_ttl(ttl)
+        ids = result_keys(keys)
+        check_ttl(ttl)
 
         async def work(conn: aiosqlite.Connection) -> Claim:
             now = self._clock()
-            async with conn.execute(
-                "SELECT state, expires_at FROM ntrvsta_inbox WHERE key = ?", (key,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is not None and row[0] == _DONE:
+            rows = await self._rows(conn, ids)
+            if any(state == _DONE for state, _, _ in rows):
+                await self._mark_done(conn, ids, now)
                 return Claim(ClaimState.DONE)
-            if row is not None and row[1] is not None and row[1] > now:
+            if any(expires is not None and expires > now for _, _, expires in rows):
                 return Claim(ClaimState.IN_PROGRESS)
-            token = _new_token()
-            await conn.execute(
+            token = new_token()
+            await conn.executemany(
                 "INSERT OR REPLACE INTO ntrvsta_inbox (key, state, token, expires_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (key, _CLAIMED, token, now + ttl, now),
+                [(key, _CLAIMED, token, now + ttl, now) for key in ids],
             )
             return Claim(ClaimState.CLAIMED, token)
 
         async def undo(claim: Claim) -> None:
             if claim.token is not None:
-                await self.release(key, claim.token)
+                await self.release(ids, claim.token)
 
         return await self._transaction(work, undo=undo)
 
-    async def complete(self, key: str, token: str) -> None:
+    async def renew(self, keys: ResultKeys, token: str, *, ttl: float = 300.0) -> bool:
+        """See ``Inbox.renew``."""
+        ids = result_keys(keys)
+        check_ttl(ttl)
+
+        async def work(conn: aiosqlite.Connection) -> bool:
+            now = self._clock()
+            rows = await self._rows(conn, ids)
+            if len(rows) < len(ids) or any(
+                state != _CLAIMED or owner != token for state, owner, _ in rows
+            ):
+                return False
+            await conn.executemany(
+                "UPDATE ntrvsta_inbox SET expires_at = ?, updated_at = ? WHERE key = ?",
+                [(now + ttl, now, key) for key in ids],
+            )
+            return True
+
+        return await self._transaction(work)
+
+    async def complete(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.complete``."""
+        ids = result_keys(keys)
 
         async def work(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "INSERT OR REPLACE INTO ntrvsta_inbox (key, state, token, expires_at, updated_at)"
-                " VALUES (?, ?, NULL, NULL, ?)",
-                (key, _DONE, self._clock()),
-            )
+            await self._mark_done(conn, ids, self._clock())
 
         await self._transaction(work)
 
-    async def release(self, key: str, token: str) -> None:
+    async def release(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.release``."""
+        ids = result_keys(keys)
 
         async def work(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+            await conn.executemany(
                 "DELETE FROM ntrvsta_inbox WHERE key = ? AND state = ? AND token = ?",
-                (key, _CLAIMED, token),
+                [(key, _CLAIMED, token) for key in ids],
             )
 
         await self._transaction(work)
 
-    async def is_done(self, key: str) -> bool:
+    async def is_done(self, keys: ResultKeys) -> bool:
         """See ``Inbox.is_done``."""
-        row = await self._query_one("SELECT state FROM ntrvsta_inbox WHERE key = ?", (key,))
-        return row is not None and row[0] == _DONE
+        ids = result_keys(keys)
+        marks = ", ".join("?" * len(ids))
+        row = await self._query_one(
+            f"SELECT 1 FROM ntrvsta_inbox WHERE state = ? AND key IN ({marks}) LIMIT 1",  # noqa: S608 - placeholders only
+            (_DONE, *ids),
+        )
+        return row is not None
+
+    @staticmethod
+    async def _rows(
+        conn: aiosqlite.Connection, ids: tuple[str, ...]
+    ) -> list[tuple[str, str | None, float | None]]:
+        """(state, token, expires_at) of the stored rows among ``ids``."""
+        marks = ", ".join("?" * len(ids))
+        async with conn.execute(
+            f"SELECT state, token, expires_at FROM ntrvsta_inbox WHERE key IN ({marks})",  # noqa: S608 - placeholders only
+            ids,
+        ) as cursor:
+            return [(row[0], row[1], row[2]) for row in await cursor.fetchall()]
+
+    @staticmethod
+    async def _mark_done(conn: aiosqlite.Connection, ids: tuple[str, ...], now: float) -> None:
+        await conn.executemany(
+            "INSERT OR REPLACE INTO ntrvsta_inbox (key, state, token, expires_at, updated_at)"
+            " VALUES (?, ?, NULL, NULL, ?)",
+            [(key, _DONE, now) for key in ids],
+        )
+
+    def __del__(self) -> None:
+        if getattr(self, "_conn", None) is not None and not self._closed:
+            warnings.warn(
+                f"{self!r} was never closed; use 'async with SQLiteInbox(...)' or"
+                " 'await inbox.close()'",
+                ResourceWarning,
+                stacklevel=2,
+            )
 
     async def get_checkpoint(self, name: str) -> str | None:
         """See ``Inbox.get_checkpoint``."""
@@ -226,7 +292,7 @@ class SQLiteInbox(Inbox):
                 "SELECT fence FROM ntrvsta_checkpoints WHERE name = ?", (name,)
             ) as cursor:
                 row = await cursor.fetchone()
-            accepted, new_fence = _fence_after(None if row is None else row[0], fence)
+            accepted, new_fence = fence_after(None if row is None else row[0], fence)
             if accepted:
                 await conn.execute(
                     "INSERT OR REPLACE INTO ntrvsta_checkpoints (name, value, fence, updated_at)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -11,17 +12,11 @@ from typing import Final
 
 from aiohttp import web
 
-from ntrvsta_async._checks import is_positive_number
+from ntrvsta_async._checks import is_coroutine_callable, is_positive_number
 from ntrvsta_async.assumptions import WEBHOOK_IDEMPOTENCY_HEADER
 from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
 from ntrvsta_async.models import ResultCompletedEvent
-from ntrvsta_async.reconcile.inbox import (
-    ClaimState,
-    Inbox,
-    MemoryInbox,
-    claim_settled,
-    settle,
-)
+from ntrvsta_async.reconcile.inbox import ClaimState, Inbox, MemoryInbox, claim_settled
 from ntrvsta_async.webhooks.verifier import UnknownEvent, WebhookVerifier
 
 __all__ = [
@@ -109,6 +104,8 @@ def webhook_handler(
     De-duplication claims the result key in ``inbox`` (default: a private ``MemoryInbox``);
     a failed ``on_event`` is logged and its claim released so the result is retried.
     """
+    if not is_coroutine_callable(on_event):
+        raise ConfigurationError("on_event must be a coroutine function (async def)")
     if read_timeout is not None and not is_positive_number(read_timeout):
         raise ConfigurationError("read_timeout must be a positive number of seconds, or None")
     if not is_positive_number(claim_ttl):
@@ -128,18 +125,14 @@ def webhook_handler(
     async def run(event: ResultCompletedEvent, token: str, idempotency_key: str | None) -> None:
         key = event.key
         try:
-            await on_event(event)
-        except asyncio.CancelledError:
-            await _release(store, key, token)
-            raise
-        except Exception:
-            logger.exception("on_event failed for result %s; released for a retry", key)
-            await _release(store, key, token)
-            return
-        try:
-            await settle(store.complete(key, token))
+            error = await store.run_claimed(
+                event.keys, token, functools.partial(on_event, event), ttl=claim_ttl
+            )
         except Exception:
             logger.exception("could not mark result %s done in the inbox", key)
+            return
+        if error is not None:
+            logger.error("on_event failed for result %s; released for a retry", key, exc_info=error)
             return
         remember(idempotency_key, key)
 
@@ -192,7 +185,7 @@ def webhook_handler(
         if idempotency_key and recent.get(idempotency_key) == key:
             return _accepted("duplicate", key)
         try:
-            claim = await claim_settled(store, key, claim_ttl)
+            claim = await claim_settled(store, event.keys, claim_ttl)
         except Exception:
             logger.exception("inbox unavailable; asking for a redelivery of result %s", key)
             return web.json_response({"error": "inbox_unavailable"}, status=503)
@@ -236,13 +229,6 @@ async def _answer_and_close(
         await response.write_eof()
     request.protocol.force_close()
     return response
-
-
-async def _release(store: Inbox, key: str, token: str) -> None:
-    try:
-        await settle(store.release(key, token))
-    except Exception:
-        logger.exception("could not release the claim on result %s; it expires on its own", key)
 
 
 async def _drain(tasks: set[asyncio.Task[None]], wait_seconds: float) -> None:
