@@ -432,11 +432,14 @@ class ResultPoller:
         outcomes = await asyncio.gather(
             *(self._handle(item, tally, partition, fence) for item in items)
         )
+        now = state.server_now or self._clock()
         for item, finished in zip(items, outcomes, strict=True):
             completed = _dated(item)
             if finished:
                 state.newest_finished = _later(state.newest_finished, completed)
-            elif completed is None:
+            elif completed is None or completed > now:
+                # no time, or a skewed one: nothing says where it stands, so it holds the
+                # checkpoint back entirely until it is handled
                 state.unfinished_undated = True
             else:
                 state.oldest_unfinished = _earlier(state.oldest_unfinished, completed)
