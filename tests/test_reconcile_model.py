@@ -318,10 +318,12 @@ async def simulate(seed: int, make_store: Callable[[], Awaitable[Inbox]]) -> Non
             await quiet_period(world, store, client, session)
     await store.close()
     assert not world.violations, world.violations
-    missing = [r.number for r in world.results if not world.handled.get(r.number)]
-    assert not missing, (
-        f"seed {seed}: never handled: {[(r.number, r.stamp, r.id_in_summary) for r in world.results if r.number in missing]}"
-    )
+    lost = [
+        (r.number, r.stamp, r.id_in_summary)
+        for r in world.results
+        if not world.handled.get(r.number)
+    ]
+    assert not lost, f"seed {seed}: never handled (number, stamp, has id): {lost}"
 
 
 async def run_steps(
