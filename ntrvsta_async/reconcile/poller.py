@@ -380,15 +380,15 @@ class ResultPoller:
         """Handle a page's results concurrently; True when every one of them is finished."""
         tally.seen += len(items)
         for item in items:
-            tally.newest_seen = _later(tally.newest_seen, item.completed_at)
+            tally.newest_seen = _later(tally.newest_seen, item.completed_datetime)
         outcomes = await asyncio.gather(*(self._handle(item, tally) for item in items))
         for item, finished in zip(items, outcomes, strict=True):
             if finished:
-                state.newest_finished = _later(state.newest_finished, item.completed_at)
-            elif item.completed_at is None:
+                state.newest_finished = _later(state.newest_finished, item.completed_datetime)
+            elif item.completed_datetime is None:
                 state.unfinished_undated = True
             else:
-                state.oldest_unfinished = _earlier(state.oldest_unfinished, item.completed_at)
+                state.oldest_unfinished = _earlier(state.oldest_unfinished, item.completed_datetime)
         return all(outcomes)
 
     async def _handle(self, item: ResultSummary, tally: _Tally) -> bool:
