@@ -27,6 +27,7 @@ from cattrs.errors import IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception, transform_error
 
+from . import _json
 from .errors import ResponseValidationError
 
 __all__ = ["converter", "fast_converter", "structure", "to_camel", "to_wire"]
@@ -94,6 +95,24 @@ def _structure_datetime(value: Any, _: type) -> datetime:
         return parse_datetime(value)
     except ValueError:
         raise ValueError(f"expected an ISO-8601 timestamp, got {value[:40]!r}") from None
+
+
+def _is_timestamp_or_text(type_: Any) -> bool:
+    """``datetime | str`` (or ``datetime | str | None``): a timestamp kept even when unreadable."""
+    return get_origin(type_) in (Union, types.UnionType) and set(get_args(type_)) - {
+        type(None)
+    } == {datetime, str}
+
+
+def _structure_timestamp_or_text(value: Any, _: type) -> datetime | str:
+    """OP-18: an aware datetime when the value reads as one; otherwise the value as text
+    (a string as sent, any other JSON value as its JSON text), never an error."""
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            return value
+    return _json.dumps(value).decode()
 
 
 def _structure_any(value: Any, _: type) -> Any:
@@ -505,6 +524,7 @@ def _configure(
     target.register_structure_hook(float, _structure_float)
     target.register_structure_hook(datetime, _structure_datetime)
     target.register_structure_hook(Any, _structure_any)
+    target.register_structure_hook_func(_is_timestamp_or_text, _structure_timestamp_or_text)
     target.register_structure_hook_factory(_is_homogeneous_tuple, tuple_hook)
     target.register_structure_hook_factory(_is_model, model_hook)
     target.register_unstructure_hook(datetime, lambda value: value.isoformat())

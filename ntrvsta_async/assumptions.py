@@ -7,6 +7,7 @@ anywhere else in the package.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -42,6 +43,9 @@ PARAM_COMPLETED_AFTER: Final = "completedAfter"
 PAGE_ITEMS_KEYS: Final = ("items", "data", "results")
 #: OP-8: keys a results page may hold its continuation token under, tried in order.
 PAGE_CURSOR_KEYS: Final = ("nextCursor", "next_cursor", "cursor", "nextPageToken")
+#: OP-8: a page key named like a continuation token. One holding a string where none of the
+#: contract's cursor keys is present means the server pages under a name it does not read.
+TOKEN_KEY_PATTERN: Final = re.compile(r"cursor|token|next|after|continu|marker", re.IGNORECASE)
 
 #: OP-4: status codes that tell a created object from a reused one. A ``Contract`` may set
 #: either to None when the status says nothing: ``reused`` then comes from a body flag only.

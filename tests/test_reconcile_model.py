@@ -57,7 +57,7 @@ RESULTS_RE = re.compile(re.escape(f"{BASE}/v1/interview-results") + r"(\?.*)?$")
 SECRET = "whsec_model"
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 CLAIM_TTL = 0.3
-UNREADABLE = False
+UNREADABLE = True
 
 
 class Killed(Exception):

@@ -40,7 +40,9 @@ def parse_since(
 
 def _row(result: ResultSummary) -> tuple[str, str, str, str, str]:
     score = "" if result.overall_score is None else f"{result.overall_score:g}"
-    when = result.completed_at.isoformat(timespec="seconds") if result.completed_at else ""
+    when = result.completed_at or ""
+    if isinstance(when, datetime):
+        when = when.isoformat(timespec="seconds")
     email = result.candidate.email if result.candidate is not None else ""
     return (result.key, score, when, email, result.template_id or "")
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ntrvsta_async.assumptions import PAGE_CURSOR_KEYS, PAGE_ITEMS_KEYS, Contract
+from ntrvsta_async.assumptions import (
+    PAGE_CURSOR_KEYS,
+    PAGE_ITEMS_KEYS,
+    TOKEN_KEY_PATTERN,
+    Contract,
+)
 
 from ._shared import describe, ms, names, not_run, unique
 from .probe import Exchange, Probe
@@ -44,7 +48,6 @@ _SUMMARY_ASSUMPTION: Final = (
     "each result carries resultUrl and overallScore (documented), resultId and completedAt "
     "(assumed)"
 )
-_TOKEN_NAME: Final = re.compile(r"cursor|token|next|after|continu|marker", re.IGNORECASE)
 
 
 def _result_key(item: Any) -> str:
@@ -96,13 +99,13 @@ def _find_token(
     for key, value in page.items():
         if key == items_key or not isinstance(value, str) or not value:
             continue
-        if _TOKEN_NAME.search(str(key)):
+        if TOKEN_KEY_PATTERN.search(str(key)):
             return str(key), value, True
     for key, value in page.items():
         if key == items_key or not isinstance(value, Mapping):
             continue
         for inner, token in value.items():
-            if isinstance(token, str) and token and _TOKEN_NAME.search(str(inner)):
+            if isinstance(token, str) and token and TOKEN_KEY_PATTERN.search(str(inner)):
                 return f"{key}.{inner}", token, True
     present = next((key for key in known if key in page), None)
     return present, None, present is not None

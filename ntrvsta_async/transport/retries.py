@@ -15,7 +15,7 @@ from tenacity import RetryCallState
 from .. import assumptions
 from ..errors import APIConnectionError, APIStatusError
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryPolicy", "parse_http_date", "parse_retry_after"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -71,6 +71,17 @@ class RetryPolicy:
         return self.backoff(state.attempt_number)
 
 
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP date (``Date``, ``Retry-After``) as an aware datetime; None when absent or bad."""
+    if value is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
     """``Retry-After`` in seconds, from delta-seconds or an HTTP date; None when absent or bad."""
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
@@ -80,12 +91,9 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        when = parse_http_date(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         return None
