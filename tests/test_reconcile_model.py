@@ -57,7 +57,6 @@ RESULTS_RE = re.compile(re.escape(f"{BASE}/v1/interview-results") + r"(\?.*)?$")
 SECRET = "whsec_model"
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 CLAIM_TTL = 0.3
-UNREADABLE = True
 
 
 class Killed(Exception):
@@ -147,9 +146,9 @@ class World:
         roll = self.rng.random()
         if roll < 0.08:
             stamp = (self.now + timedelta(hours=2)).isoformat()  # server clock skew
-        elif roll < 0.14 and UNREADABLE:
+        elif roll < 0.14:
             stamp = "not a time"
-        elif roll < 0.18 and UNREADABLE:
+        elif roll < 0.18:
             stamp = ""
         else:
             stamp = self.now.isoformat().replace("+00:00", "Z")
