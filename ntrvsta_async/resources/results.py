@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime
 from typing import Any
 
 from .._converter import structure
+from .._redact import sdk_logger
 from ..assumptions import DEFAULT_CONTRACT, Contract
 from ..errors import InvalidArgumentError, ResponseValidationError, WaitTimeoutError
 from ..models import Page, ResultSummary
 from ..transport import Transport
-from ._params import check, format_time
+from ._params import check, format_time, query_params
 
 __all__ = ["Results", "parse_page"]
 
-logger = logging.getLogger("ntrvsta_async")
+logger = sdk_logger("ntrvsta_async")
 
 
 def parse_page(data: Any, contract: Contract = DEFAULT_CONTRACT) -> Page[ResultSummary]:
@@ -86,18 +86,7 @@ def _query(
     check("limit", limit, int)
     if limit is not None and limit < 1:
         raise InvalidArgumentError("limit must be at least 1")
-    params: dict[str, str] = {}
-    for key, value in extra_params.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            params[key] = "true" if value else "false"
-        elif isinstance(value, str | int | float):
-            params[key] = str(value)
-        else:
-            raise InvalidArgumentError(
-                f"query parameter {key} must be a string or number, not {type(value).__name__}"
-            )
+    params = query_params(extra_params)
     named = {
         contract.param_limit: str(limit) if limit is not None else None,
         contract.param_cursor: cursor,
