@@ -106,8 +106,8 @@ class _ScrubFilter(logging.Filter):
             return True
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is the handler's to report
-            return True
+        except Exception:
+            return True  # a broken record is the handler's to report
         clean = scrub(message)
         if clean != message:
             record.msg, record.args = clean, None
@@ -131,17 +131,24 @@ def sdk_logger(name: str) -> logging.Logger:
     return logger
 
 
+class _ScrubHandler(logging.Handler):
+    """Writes nothing: it is there for its filter, which masks every record passing by."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Nothing to write: the record goes on to the application's handlers."""
+
+
 def _install() -> None:
-    """Give the package's top logger a NullHandler carrying the filter.
+    """Give the package's top logger a handler that only runs the filter.
 
     A logger's filters do not see records of its child loggers, but its handlers do, before
     the application's handlers further up: so a record from any logger under
-    ``ntrvsta_async`` is masked before it leaves the package. (A NullHandler on the top
-    logger is also the standard library's advice for libraries.)
+    ``ntrvsta_async`` is masked before it leaves the package. (Like the NullHandler the
+    standard library advises libraries to add, it writes nothing.)
     """
     top = sdk_logger("ntrvsta_async")
-    if not any(_FILTER in handler.filters for handler in top.handlers):
-        handler = logging.NullHandler()
+    if not any(isinstance(handler, _ScrubHandler) for handler in top.handlers):
+        handler = _ScrubHandler()
         handler.addFilter(_FILTER)
         top.addHandler(handler)
 

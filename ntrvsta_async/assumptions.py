@@ -130,9 +130,7 @@ class Contract:
     param_limit: str = attrs.field(default=PARAM_LIMIT, validator=_name)
     param_cursor: str = attrs.field(default=PARAM_CURSOR, validator=_name)
     param_template_id: str = attrs.field(default=PARAM_TEMPLATE_ID, validator=_name)
-    param_external_posting_id: str = attrs.field(
-        default=PARAM_EXTERNAL_POSTING_ID, validator=_name
-    )
+    param_external_posting_id: str = attrs.field(default=PARAM_EXTERNAL_POSTING_ID, validator=_name)
     param_completed_after: str = attrs.field(default=PARAM_COMPLETED_AFTER, validator=_name)
     status_created: int | None = attrs.field(default=STATUS_CREATED, validator=_success_or_none)
     status_reused: int | None = attrs.field(default=STATUS_REUSED, validator=_success_or_none)

@@ -153,7 +153,9 @@ class NtrvstaClient:
         """
         check("method", method, str, optional=False)
         if not _METHOD.fullmatch(method):
-            raise InvalidArgumentError(f"method must be an HTTP method such as 'GET', not {method!r}")
+            raise InvalidArgumentError(
+                f"method must be an HTTP method such as 'GET', not {method!r}"
+            )
         check("path", path, str, optional=False)
         if not path.startswith("/"):
             raise InvalidArgumentError(f"path must start with '/', got {path!r}")

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime
 from typing import Any
 
+from .._checks import is_positive_number
 from .._converter import structure
 from .._redact import sdk_logger
 from ..assumptions import DEFAULT_CONTRACT, Contract
@@ -206,7 +207,9 @@ class Results:
         the ``ResultPoller``.
         """
         check("key", key, str, optional=False)
-        if timeout <= 0 or poll_interval <= 0 or max_poll_interval < poll_interval:
+        if not all(map(is_positive_number, (timeout, poll_interval, max_poll_interval))) or (
+            max_poll_interval < poll_interval
+        ):
             raise InvalidArgumentError(
                 "timeout and poll_interval must be positive, max_poll_interval >= poll_interval"
             )

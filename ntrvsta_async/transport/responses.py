@@ -113,15 +113,18 @@ def status_error(
 def connection_error(exc: BaseException, method: str, path: str) -> APIConnectionError:
     """Map an aiohttp or timeout failure on ``method path``; says whether the request may
     have been sent. The text (which may quote raw bytes from the server) is scrubbed."""
-    where = {"method": method, "path": path}
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return APITimeoutError("timed out connecting", request_sent=False, **where)
+        return APITimeoutError("timed out connecting", request_sent=False, method=method, path=path)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or exc.os_error
-        return APIConnectionError(f"could not connect: {reason}", request_sent=False, **where)
+        return APIConnectionError(
+            f"could not connect: {exc.os_error.strerror or exc.os_error}",
+            request_sent=False,
+            method=method,
+            path=path,
+        )
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return APITimeoutError("timed out waiting for the response", **where)
+        return APITimeoutError("timed out waiting for the response", method=method, path=path)
     if isinstance(exc, aiohttp.InvalidURL):
-        return APIConnectionError("invalid URL", request_sent=False, **where)
+        return APIConnectionError("invalid URL", request_sent=False, method=method, path=path)
     detail = str(exc) or type(exc).__name__
-    return APIConnectionError(f"connection failed: {detail}", **where)
+    return APIConnectionError(f"connection failed: {detail}", method=method, path=path)

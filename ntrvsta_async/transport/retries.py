@@ -47,7 +47,7 @@ def _statuses(value: Iterable[int]) -> frozenset[int]:
 
 
 def _callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
+    if not callable(value):
         raise ConfigurationError(f"{attribute.name} must be callable")
 
 
@@ -69,9 +69,11 @@ class RetryPolicy:
         default=assumptions.RETRYABLE_STATUSES, converter=_statuses
     )
     sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False, validator=_callable)
-    random: Callable[[], float] = attrs.field(default=random.random, repr=False, validator=_callable)
+    random: Callable[[], float] = attrs.field(
+        default=random.random, repr=False, validator=_callable
+    )
     on_retry: Callable[[BaseException, float], None] | None = attrs.field(
-        default=None, repr=False, validator=_callable
+        default=None, repr=False, validator=attrs.validators.optional(_callable)
     )
     """Called before each retry with the error and the wait, for metrics or shared throttling."""
 

@@ -367,9 +367,7 @@ class Transport:
                     method=method,
                     path=url.path,
                 )
-            raise status_error(
-                status, resp.reason, resp_headers, raw, method=method, path=url.path
-            )
+            raise status_error(status, resp.reason, resp_headers, raw, method=method, path=url.path)
         except NtrvstaError as exc:
             if safe is None:
                 raise
