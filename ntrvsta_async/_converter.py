@@ -82,9 +82,30 @@ def _structure_float(value: Any, _: type) -> float:
     raise TypeError(f"expected a number, got {_json_type(value)}")
 
 
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+
+
 def parse_datetime(value: str) -> datetime:
-    """Parse an ISO-8601 timestamp into an aware datetime (naive ones are taken as UTC)."""
-    parsed = datetime.fromisoformat(value)
+    """Parse an RFC 3339 (or ISO-8601) timestamp into an aware datetime; naive ones are UTC.
+
+    Every RFC 3339 form is taken, including a lowercase ``t``/``z`` and a leap second:
+    ``23:59:60`` is clamped to ``23:59:59`` (same fraction), as ``datetime`` has no 60th
+    second and the clamp keeps the instant on its day and in order.
+    """
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        match = _RFC3339.fullmatch(value)
+        if match is None:
+            raise
+        day, minutes, seconds, fraction, offset = match.groups()
+        if seconds == "60":
+            seconds = "59"
+        offset = "+00:00" if offset in ("Z", "z") else offset
+        parsed = datetime.fromisoformat(f"{day}T{minutes}:{seconds}{fraction or ''}{offset}")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
@@ -94,7 +115,7 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     try:
         return parse_datetime(value)
     except ValueError:
-        raise ValueError(f"expected an ISO-8601 timestamp, got {value[:40]!r}") from None
+        raise ValueError(f"expected an RFC 3339 timestamp, got {value[:40]!r}") from None
 
 
 def _is_timestamp_or_text(type_: Any) -> bool:

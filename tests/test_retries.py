@@ -13,6 +13,7 @@ from aioresponses import aioresponses
 from ntrvsta_async import (
     APIConnectionError,
     BadRequestError,
+    ConfigurationError,
     NtrvstaClient,
     RateLimitError,
     RetryPolicy,
@@ -220,5 +221,5 @@ def test_parse_retry_after_http_date() -> None:
 
 
 def test_policy_rejects_negative_values() -> None:
-    with pytest.raises(ValueError, match="max_retries"):
+    with pytest.raises(ConfigurationError, match="max_retries"):
         RetryPolicy(max_retries=-1)

@@ -34,7 +34,7 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
                 op="OP-1",
                 check="base-url",
                 assumption=base,
-                observed=f"{probe.base_url}: {ex.describe()}",
+                observed=f"GET {probe.url(path)}: {ex.describe()}",
                 status=Status.DIFFERS,
                 fix="check --base-url (scheme, host, port and stage path such as /dev)",
             ),
@@ -51,7 +51,7 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
                 op="OP-1",
                 check="base-url",
                 assumption=base,
-                observed=f"GET {path}: {why}",
+                observed=f"GET {probe.url(path)}: {why}",
                 status=Status.DIFFERS,
                 fix="check the stage path of --base-url (for example https://host/dev)",
             ),
@@ -63,7 +63,7 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
             op="OP-1",
             check="base-url",
             assumption=base,
-            observed=f"GET {path} without a key: {ex.describe()}{exists}",
+            observed=f"GET {probe.url(path)} without a key: {ex.describe()}{exists}",
             status=Status.OK,
         )
     ]

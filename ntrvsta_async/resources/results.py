@@ -5,24 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
+from .._checks import is_positive_number
 from .._converter import parse_datetime, structure
+from .._redact import sdk_logger
 from ..assumptions import DEFAULT_CONTRACT, TOKEN_KEY_PATTERN, Contract
 from ..errors import InvalidArgumentError, ResponseValidationError, WaitTimeoutError
 from ..models import Page, ResultSummary
 from ..transport import Transport, parse_http_date
 from ..transport.responses import Response
-from ._params import check, format_time
+from ._params import check, format_time, query_params
 
 __all__ = ["Results", "parse_page"]
 
-logger = logging.getLogger("ntrvsta_async")
+logger = sdk_logger("ntrvsta_async")
 
 
 def parse_page(
@@ -127,18 +128,7 @@ def _query(
     check("limit", limit, int)
     if limit is not None and limit < 1:
         raise InvalidArgumentError("limit must be at least 1")
-    params: dict[str, str] = {}
-    for key, value in extra_params.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            params[key] = "true" if value else "false"
-        elif isinstance(value, str | int | float):
-            params[key] = str(value)
-        else:
-            raise InvalidArgumentError(
-                f"query parameter {key} must be a string or number, not {type(value).__name__}"
-            )
+    params = query_params(extra_params)
     named = {
         contract.param_limit: str(limit) if limit is not None else None,
         contract.param_cursor: cursor,
@@ -309,7 +299,9 @@ class Results:
         the ``ResultPoller``.
         """
         check("key", key, str, optional=False)
-        if timeout <= 0 or poll_interval <= 0 or max_poll_interval < poll_interval:
+        if not all(map(is_positive_number, (timeout, poll_interval, max_poll_interval))) or (
+            max_poll_interval < poll_interval
+        ):
             raise InvalidArgumentError(
                 "timeout and poll_interval must be positive, max_poll_interval >= poll_interval"
             )

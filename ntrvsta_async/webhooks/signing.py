@@ -6,6 +6,7 @@ import hashlib
 import hmac
 
 from ntrvsta_async.assumptions import WEBHOOK_SIGNATURE_HEADER
+from ntrvsta_async.errors import InvalidArgumentError
 
 __all__ = ["sign"]
 
@@ -20,6 +21,17 @@ def sign(body: bytes, secret: str, *, timestamp: int | None = None) -> dict[str,
     Without ``timestamp``: ``sha256=<hex>`` over the body. With one: ``t=<ts>,v1=<hex>``
     over ``b"<ts>." + body``; the timestamp travels inside the signature header only.
     """
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise InvalidArgumentError(f"body must be bytes, not {type(body).__name__}")
+    if not isinstance(secret, str) or not secret:
+        raise InvalidArgumentError("secret must be a non-empty string")
+    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int)):
+        raise InvalidArgumentError("timestamp must be an integer (Unix seconds) or None")
+    try:
+        secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError("secret must be encodable as UTF-8") from None
+    body = bytes(body)
     if timestamp is None:
         return {WEBHOOK_SIGNATURE_HEADER: f"sha256={_hex_hmac(secret, body)}"}
     ts = int(timestamp)

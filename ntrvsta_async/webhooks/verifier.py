@@ -13,6 +13,7 @@ import attrs
 from ntrvsta_async import _json
 from ntrvsta_async._checks import is_count, is_positive_number
 from ntrvsta_async._converter import structure
+from ntrvsta_async._redact import register_secret
 from ntrvsta_async.assumptions import (
     RESULT_COMPLETED_EVENT,
     WEBHOOK_EVENT_HEADER,
@@ -21,7 +22,7 @@ from ntrvsta_async.assumptions import (
     WEBHOOK_TIMESTAMP_HEADER,
     WEBHOOK_TOLERANCE,
 )
-from ntrvsta_async.errors import ConfigurationError, ResponseValidationError
+from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError, ResponseValidationError
 from ntrvsta_async.errors import WebhookVerificationError as _Error
 from ntrvsta_async.models import ResultCompletedEvent
 from ntrvsta_async.webhooks._hmac import KeyedSha256
@@ -83,7 +84,15 @@ class WebhookVerifier:
     ``tolerance`` (seconds) bounds the age of a signed timestamp; None turns the check off.
     """
 
-    __slots__ = ("_clock", "_macs", "_scheme", "_secrets", "max_body_size", "tolerance")
+    __slots__ = (
+        "_clock",
+        "_macs",
+        "_scheme",
+        "_secret_handles",
+        "_secrets",
+        "max_body_size",
+        "tolerance",
+    )
 
     def __init__(
         self,
@@ -94,9 +103,19 @@ class WebhookVerifier:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+        needs = "WebhookVerifier needs at least one non-empty secret string"
+        try:
+            candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+        except TypeError:
+            raise ConfigurationError(needs) from None
         if not candidates or not all(isinstance(s, str) and s for s in candidates):
-            raise ConfigurationError("WebhookVerifier needs at least one non-empty secret string")
+            raise ConfigurationError(needs)
+        try:
+            keys = [s.encode("utf-8") for s in candidates]
+        except UnicodeEncodeError:
+            raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
+        if not callable(clock):
+            raise ConfigurationError("clock must be callable")
         if scheme not in get_args(SignatureScheme):
             raise ConfigurationError(
                 f"unknown signature scheme {scheme!r}; use one of {get_args(SignatureScheme)}"
@@ -106,7 +125,8 @@ class WebhookVerifier:
         if not is_count(max_body_size):
             raise ConfigurationError("max_body_size must be a positive integer (bytes)")
         self._secrets: tuple[str, ...] = tuple(candidates)
-        self._macs = tuple(KeyedSha256(s.encode("utf-8")) for s in candidates)
+        self._secret_handles = tuple(register_secret(s) for s in candidates)
+        self._macs = tuple(KeyedSha256(key) for key in keys)
         self._scheme: SignatureScheme = scheme
         self.tolerance = tolerance
         self.max_body_size = max_body_size
@@ -135,7 +155,9 @@ class WebhookVerifier:
         elif isinstance(body, (bytes, bytearray, memoryview)):
             raw = bytes(body)
         else:
-            raise TypeError("verify() needs the raw request body as bytes, before any decoding")
+            raise InvalidArgumentError(
+                "verify() needs the raw request body as bytes, before any decoding"
+            )
         if len(raw) > self.max_body_size:
             raise _Error(
                 f"body of {len(raw)} bytes exceeds the {self.max_body_size} byte limit",
@@ -268,7 +290,7 @@ def _normalize_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
     try:
         items = iter(headers.items())
     except (AttributeError, TypeError):
-        raise TypeError("headers must be a mapping of header names to values") from None
+        raise InvalidArgumentError("headers must be a mapping of header names to values") from None
     for name, value in items:
         if not isinstance(name, str):
             continue
