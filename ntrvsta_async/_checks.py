@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
-__all__ = ["is_count", "is_positive_number", "is_success_status"]
+__all__ = ["is_count", "is_email_address", "is_positive_number", "is_success_status"]
 
 
 def is_count(value: object, minimum: int = 1) -> TypeGuard[int]:
@@ -20,3 +20,16 @@ def is_positive_number(value: object) -> TypeGuard[int | float]:
 def is_success_status(value: object) -> TypeGuard[int]:
     """True for a 2xx HTTP status code given as an int (never a bool)."""
     return is_count(value, minimum=200) and value < 300
+
+
+def is_email_address(value: object) -> TypeGuard[str]:
+    """True for ``local@domain``: one ``@``, text on both sides, no whitespace or control
+    character (the contract's ``format: email``, as schema validators read it)."""
+    if not isinstance(value, str):
+        return False
+    local, at, domain = value.partition("@")
+    return (
+        bool(at and local and domain)
+        and "@" not in domain
+        and not any(ch.isspace() or not ch.isprintable() for ch in value)
+    )

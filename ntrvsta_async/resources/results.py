@@ -143,6 +143,31 @@ class Results:
         )
         return parse_page(data, contract)
 
+    async def list_page_raw(
+        self,
+        *,
+        cursor: str | None = None,
+        template_id: str | None = None,
+        external_posting_id: str | None = None,
+        completed_after: datetime | str | None = None,
+        limit: int | None = None,
+        **extra_params: Any,
+    ) -> Page[Any]:
+        """Like ``list_page``, but each item is the decoded JSON exactly as the server sent
+        it (no model, nothing reformatted): for tools that pass results on untouched."""
+        contract = self._transport.contract
+        data = await self._get(
+            contract,
+            cursor=cursor,
+            template_id=template_id,
+            external_posting_id=external_posting_id,
+            completed_after=completed_after,
+            limit=limit,
+            extra_params=extra_params,
+        )
+        raw_items, _, next_cursor = _page_parts(data, contract)
+        return Page(items=tuple(raw_items), next_cursor=next_cursor)
+
     async def _get(self, contract: Contract, **query: Any) -> Any:
         """One page's decoded JSON, as the server sent it."""
         response = await self._transport.request(
