@@ -21,6 +21,8 @@ DEFAULT_BASE_URL: Final = "https://partners.ntrvsta.com"
 #: OP-1: environment variables consulted when the client gets no explicit value.
 ENV_API_KEY: Final = "NTRVSTA_API_KEY"
 ENV_BASE_URL: Final = "NTRVSTA_BASE_URL"
+#: The webhook signing secret(s), separated by commas and/or whitespace while rotating.
+ENV_WEBHOOK_SECRET: Final = "NTRVSTA_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 
 #: Documented routes, relative to the base URL (which may carry a stage path).
 TEMPLATES_PATH: Final = "/v1/templates"

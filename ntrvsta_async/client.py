@@ -126,7 +126,7 @@ class NtrvstaClient:
         leaves the shared pool open.
         """
         derived = object.__new__(NtrvstaClient)
-        policy = _policy(retry_policy or self._transport.retry_policy, max_retries)
+        policy = _policy(retry_policy, max_retries, self._transport.retry_policy)
         derived._bind(
             self._transport.derive(
                 timeout=resolve_timeout(timeout) if timeout is not None else None,
@@ -226,10 +226,17 @@ class NtrvstaClient:
             )
 
 
-def _policy(policy: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
+def _policy(
+    policy: RetryPolicy | None, max_retries: int | None, inherited: RetryPolicy | None = None
+) -> RetryPolicy:
     if policy is not None and not isinstance(policy, RetryPolicy):
         raise ConfigurationError("retry_policy must be a RetryPolicy")
-    policy = policy or RetryPolicy()
+    if policy is not None and max_retries is not None and max_retries != policy.max_retries:
+        raise ConfigurationError(
+            f"max_retries={max_retries!r} conflicts with retry_policy.max_retries="
+            f"{policy.max_retries}: give one of them"
+        )
+    policy = policy or inherited or RetryPolicy()
     if max_retries is None:
         return policy
     if not is_count(max_retries, minimum=0):

@@ -100,7 +100,7 @@ async def test_other_4xx_never_retried(
 
 async def test_max_retries_option(mock: aioresponses, sleeps: RecordingSleep) -> None:
     mock.get(RESULTS, status=500, repeat=True)
-    policy = RetryPolicy(sleep=sleeps)
+    policy = RetryPolicy(sleep=sleeps, max_retries=5)  # the same count twice is no conflict
     async with NtrvstaClient(
         api_key=API_KEY, base_url=BASE, retry_policy=policy, max_retries=5
     ) as client:

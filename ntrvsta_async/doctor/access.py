@@ -9,7 +9,7 @@ from ntrvsta_async.assumptions import REQUEST_ID_HEADERS, Contract
 
 from ._shared import describe, error_fields, not_run
 from .probe import AUTH_FORMS, AuthForm, Exchange, Probe
-from .report import Finding, Status
+from .report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = ["check_auth", "check_base_url_and_errors"]
 
@@ -99,7 +99,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
             observed=f"HTTP {ex.status}, {content_type}, not a JSON object: {ex.text[:80]!r}{rid}",
             status=Status.DIFFERS,
             fix=(
-                "no setting needed: errors are mapped by status; the message falls back to the "
+                NO_SETTING_NEEDED + "errors are mapped by status; the message falls back to the "
                 "reason phrase and the raw body stays in APIStatusError.body"
             ),
         )
@@ -116,7 +116,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
             observed=observed,
             status=Status.DIFFERS,
             fix=(
-                "no setting needed: errors are mapped by status and the body stays in "
+                NO_SETTING_NEEDED + "errors are mapped by status and the body stays in "
                 "APIStatusError.body; the message will read as the reason phrase"
             ),
         )

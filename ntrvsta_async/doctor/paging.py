@@ -15,7 +15,7 @@ from ntrvsta_async.assumptions import (
 
 from ._shared import describe, ms, names, not_run, unique
 from .probe import Exchange, Probe
-from .report import Finding, Status
+from .report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = [
     "CURSOR_PARAMS",
@@ -134,7 +134,7 @@ def _items_finding(
             assumption=assumption,
             observed=f"a bare JSON array of {count} results (no page object, so no paging)",
             status=Status.DIFFERS,
-            fix="no setting needed: the SDK reads a bare array as the only page",
+            fix=NO_SETTING_NEEDED + "the SDK reads a bare array as the only page",
         )
     observed = f"'{key}' ({count} results)"
     if key == primary:
@@ -199,7 +199,7 @@ def _summary_finding(items: list[Any]) -> Finding:
         assumption=assumption,
         observed=f"missing: {', '.join(missing)} (in {len(records)} results){tail}",
         status=Status.DIFFERS,
-        fix="no setting needed: " + "; ".join(notes),
+        fix=NO_SETTING_NEEDED + "; ".join(notes),
     )
 
 

@@ -178,6 +178,31 @@ class Results:
         page = parse_page(response.data, contract, server_time=server_time)
         return self._checked(page, response.data, _bound(completed_after))
 
+    async def list_page_raw(
+        self,
+        *,
+        cursor: str | None = None,
+        template_id: str | None = None,
+        external_posting_id: str | None = None,
+        completed_after: datetime | str | None = None,
+        limit: int | None = None,
+        **extra_params: Any,
+    ) -> Page[Any]:
+        """Like ``list_page``, but each item is the decoded JSON exactly as the server sent
+        it (no model, nothing reformatted): for tools that pass results on untouched."""
+        contract = self._transport.contract
+        response = await self._get(
+            contract,
+            cursor=cursor,
+            template_id=template_id,
+            external_posting_id=external_posting_id,
+            completed_after=completed_after,
+            limit=limit,
+            extra_params=extra_params,
+        )
+        raw_items, _, next_cursor = _page_parts(response.data, contract)
+        return Page(items=tuple(raw_items), next_cursor=next_cursor)
+
     async def _get(self, contract: Contract, **query: Any) -> Response:
         """One page's response, its body decoded as the server sent it."""
         return await self._transport.request(

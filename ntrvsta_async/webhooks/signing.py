@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from typing import Final
 
 from ntrvsta_async.assumptions import WEBHOOK_SIGNATURE_HEADER
 from ntrvsta_async.errors import InvalidArgumentError
 
-__all__ = ["sign"]
+__all__ = ["parse_secrets", "sign"]
+
+_SEPARATORS: Final = re.compile(r"[\s,]+")
 
 
 def _hex_hmac(secret: str, message: bytes) -> str:
@@ -37,3 +41,12 @@ def sign(body: bytes, secret: str, *, timestamp: int | None = None) -> dict[str,
     ts = int(timestamp)
     digest = _hex_hmac(secret, f"{ts}.".encode("ascii") + body)
     return {WEBHOOK_SIGNATURE_HEADER: f"t={ts},v1={digest}"}
+
+
+def parse_secrets(text: str) -> tuple[str, ...]:
+    """The signing secrets in ``text``: one, or several separated by commas and/or whitespace.
+
+    The one format of ``NTRVSTA_WEBHOOK_SECRET`` (and of the CLI's ``--secret``), so that
+    during a rotation every reader accepts both secrets.
+    """
+    return tuple(secret for secret in _SEPARATORS.split(text) if secret)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -15,6 +16,7 @@ from ntrvsta_async._checks import is_count, is_positive_number
 from ntrvsta_async._converter import structure
 from ntrvsta_async._redact import register_secret
 from ntrvsta_async.assumptions import (
+    ENV_WEBHOOK_SECRET,
     RESULT_COMPLETED_EVENT,
     WEBHOOK_EVENT_HEADER,
     WEBHOOK_IDEMPOTENCY_HEADER,
@@ -26,6 +28,7 @@ from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError, Respo
 from ntrvsta_async.errors import WebhookVerificationError as _Error
 from ntrvsta_async.models import ResultCompletedEvent
 from ntrvsta_async.webhooks._hmac import KeyedSha256
+from ntrvsta_async.webhooks.signing import parse_secrets
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -131,6 +134,24 @@ class WebhookVerifier:
         self.tolerance = tolerance
         self.max_body_size = max_body_size
         self._clock = clock
+
+    @classmethod
+    def from_env(
+        cls,
+        name: str = ENV_WEBHOOK_SECRET,
+        *,
+        tolerance: float | None = WEBHOOK_TOLERANCE,
+        scheme: SignatureScheme = "auto",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> WebhookVerifier:
+        """A verifier for the secrets in environment variable ``name``: one, or several
+        separated by commas and/or whitespace (a rotation); none is a ``ConfigurationError``."""
+        secrets = parse_secrets(os.environ.get(name, ""))
+        if not secrets:
+            raise ConfigurationError(
+                f"no webhook secret: set {name} (several separated by commas while rotating)"
+            )
+        return cls(secrets, tolerance=tolerance, scheme=scheme, max_body_size=max_body_size)
 
     @property
     def scheme(self) -> SignatureScheme:
