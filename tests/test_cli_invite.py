@@ -165,7 +165,9 @@ def test_unknown_template_stops_early_with_one_line(
     assert result.returncode == 1
     errors = error_lines(result.stderr)
     assert len(errors) == 1
-    assert errors[0].startswith("error: template tpl_missing: HTTP 404")
+    assert errors[0].startswith(
+        "error: template tpl_missing: POST /v1/interview-invitations: HTTP 404"
+    )
     assert sandbox.server.request_counts["invitations"] < 20, "stopped at the first 404"
 
 

@@ -68,7 +68,7 @@ def contract_from_mapping(data: Mapping[str, Any]) -> Contract:
         values[name] = value
     try:
         return Contract(**values)
-    except ValueError as exc:
+    except ConfigurationError as exc:
         raise ConfigurationError(f"invalid contract: {exc}") from None
 
 
