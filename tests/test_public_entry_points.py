@@ -20,6 +20,7 @@ from ntrvsta_async import (
     NtrvstaError,
     RetryPolicy,
 )
+from ntrvsta_async.reconcile import MemoryInbox, RedisInbox, RedisLease, ResultPoller, SQLiteInbox
 from ntrvsta_async.webhooks import WebhookVerifier, sign
 
 from .conftest import serve
@@ -149,7 +150,45 @@ ENTRY_POINTS: dict[str, tuple[int, Call]] = {
     "WebhookVerifier": (2, lambda _, __, a: WebhookVerifier(a[0], tolerance=a[1])),
     "WebhookVerifier.verify": (2, lambda _, __, a: WebhookVerifier("whsec_x").verify(a[0], a[1])),
     "sign": (3, lambda _, __, a: sign(a[0], a[1], timestamp=a[2])),
+    "MemoryInbox.claim": (2, lambda _, __, a: _inbox_call("claim", a)),
+    "MemoryInbox.renew": (3, lambda _, __, a: _inbox_call("renew", a)),
+    "MemoryInbox.complete": (2, lambda _, __, a: _inbox_call("complete", a)),
+    "MemoryInbox.is_done": (1, lambda _, __, a: _inbox_call("is_done", a)),
+    "MemoryInbox.set_checkpoint": (3, lambda _, __, a: _inbox_call("set_checkpoint", a)),
+    "SQLiteInbox": (2, lambda _, __, a: SQLiteInbox(a[0], busy_timeout=a[1])),
+    "RedisInbox": (4, lambda _, __, a: RedisInbox(a[0], prefix=a[1], done_ttl=a[2], retries=a[3])),
+    "RedisLease": (3, lambda _, __, a: RedisLease(a[0], a[1], ttl=a[2])),
+    "ResultPoller": (
+        6,
+        lambda c, _, a: ResultPoller(
+            c,
+            _handler,
+            inbox=MemoryInbox(),
+            interval=a[0],
+            concurrency=a[1],
+            partitions=a[2],
+            lookback=a[3],
+            start_from=a[4],
+            claim_ttl=a[5],
+        ),
+    ),
+    "ResultPoller(handler)": (1, lambda c, _, a: ResultPoller(c, a[0], inbox=MemoryInbox())),
 }
+
+
+async def _handler(result: object) -> None:
+    """A well-formed handler, so the other arguments are the ones under test."""
+
+
+async def _inbox_call(method: str, args: list[Any]) -> None:
+    async with MemoryInbox() as inbox:
+        call = getattr(inbox, method)
+        if method in ("claim", "renew"):
+            await call(*args[:-1], ttl=args[-1])
+        elif method == "set_checkpoint":
+            await call(args[0], args[1], fence=args[2])
+        else:
+            await call(*args)
 
 
 async def _ok(request: web.Request) -> web.Response:

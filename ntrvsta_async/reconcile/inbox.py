@@ -316,12 +316,14 @@ class MemoryInbox(Inbox):
     async def get_checkpoint(self, name: str) -> str | None:
         """See ``Inbox.get_checkpoint``."""
         self._check_open()
+        check_checkpoint(name)
         stored = self._checkpoints.get(name)
         return None if stored is None else stored[0]
 
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """See ``Inbox.set_checkpoint``."""
         self._check_open()
+        check_checkpoint(name, value, fence)
         accepted, new_fence = fence_after(self._checkpoints.get(name, ("", None))[1], fence)
         if accepted:
             self._checkpoints[name] = (value, new_fence)
@@ -343,6 +345,14 @@ def check_ttl(ttl: object) -> None:
     """Refuse a claim ttl that is not a positive number of seconds."""
     if not is_positive_number(ttl):
         raise InvalidArgumentError("ttl must be a positive number of seconds")
+
+
+def check_checkpoint(name: object, value: object = "", fence: object = None) -> None:
+    """Refuse a checkpoint name or value that is not a string, or a fence that is not an int."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise InvalidArgumentError("checkpoint names and values must be strings")
+    if fence is not None and (not isinstance(fence, int) or isinstance(fence, bool)):
+        raise InvalidArgumentError("a checkpoint fence must be an integer or None")
 
 
 def fence_after(stored: int | None, given: int | None) -> tuple[bool, int | None]:

@@ -20,6 +20,7 @@ from ntrvsta_async.reconcile.inbox import (
     ClaimState,
     Inbox,
     ResultKeys,
+    check_checkpoint,
     check_ttl,
     new_token,
     result_keys,
@@ -314,11 +315,13 @@ class RedisInbox(Inbox):
 
     async def get_checkpoint(self, name: str) -> str | None:
         """See ``Inbox.get_checkpoint``."""
+        check_checkpoint(name)
         client = self._redis()
         return _text(await _call(self._where, client.hget(self._checkpoint_key(name), "value")))
 
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """See ``Inbox.set_checkpoint``; ``fence`` must lie within ±2**53."""
+        check_checkpoint(name, value, fence)
         if fence is not None and not -_FENCE_LIMIT < fence < _FENCE_LIMIT:
             raise InvalidArgumentError("fence must lie within ±2**53")
         script = self._script("checkpoint")

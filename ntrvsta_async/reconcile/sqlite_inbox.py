@@ -11,12 +11,14 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from ntrvsta_async._checks import is_positive_number
 from ntrvsta_async.errors import ConfigurationError, InboxError
 from ntrvsta_async.reconcile.inbox import (
     Claim,
     ClaimState,
     Inbox,
     ResultKeys,
+    check_checkpoint,
     check_ttl,
     fence_after,
     new_token,
@@ -77,6 +79,10 @@ class SQLiteInbox(Inbox):
         busy_timeout: float = 5.0,
     ) -> None:
         self._aiosqlite = _import_aiosqlite()
+        if not isinstance(path, str | os.PathLike) or not is_positive_number(busy_timeout):
+            raise ConfigurationError(
+                "SQLiteInbox needs a file path and a positive busy_timeout in seconds"
+            )
         self._path = os.fspath(path)
         self._clock = clock
         self._busy_timeout_ms = int(busy_timeout * 1000)
@@ -281,11 +287,13 @@ class SQLiteInbox(Inbox):
 
     async def get_checkpoint(self, name: str) -> str | None:
         """See ``Inbox.get_checkpoint``."""
+        check_checkpoint(name)
         row = await self._query_one("SELECT value FROM ntrvsta_checkpoints WHERE name = ?", (name,))
         return None if row is None else str(row[0])
 
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """See ``Inbox.set_checkpoint``."""
+        check_checkpoint(name, value, fence)
 
         async def work(conn: aiosqlite.Connection) -> bool:
             async with conn.execute(
