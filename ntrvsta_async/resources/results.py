@@ -80,14 +80,24 @@ def _page_parts(data: Any, contract: Contract) -> tuple[list[Any], str, str | No
 
 
 def _unread_token_key(data: Any, contract: Contract) -> str | None:
-    """The key of a token-like string on a page where none of the contract's cursor keys is."""
+    """The key of a token-like string on a page where none of the contract's cursor keys is
+    (a filter the server echoes, such as ``completedAfter``, is no token)."""
     if not isinstance(data, Mapping) or any(key in data for key in contract.page_cursor_keys):
         return None
+    echoed = {
+        contract.param_completed_after,
+        contract.param_template_id,
+        contract.param_external_posting_id,
+        contract.param_limit,
+    }
     return next(
         (
             key
             for key, value in data.items()
-            if isinstance(value, str) and value and TOKEN_KEY_PATTERN.search(key)
+            if isinstance(value, str)
+            and value
+            and key not in echoed
+            and TOKEN_KEY_PATTERN.search(key)
         ),
         None,
     )
