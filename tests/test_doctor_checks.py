@@ -235,7 +235,7 @@ def test_an_unreadable_contract_file_is_a_configuration_error(tmp_path: Path) ->
 def _filtering(names: dict[str, str], *, unknown_posting_404: bool = False) -> Handler:
     """Results completed on 1 May 2020 (template tpl_1, posting job-1), filtered by the query
     names given (``{"since": "time", "template_id": "template"}``); other names are ignored."""
-    records = [
+    records: list[dict[str, Any]] = [
         {**item, "completedAt": "2020-05-01T10:00:00Z", "templateId": "tpl_1"} for item in ITEMS
     ]
 
@@ -247,9 +247,8 @@ def _filtering(names: dict[str, str], *, unknown_posting_404: bool = False) -> H
                 kept = [r for r in kept if r["completedAt"] >= value]
             elif what == "template":
                 kept = [r for r in kept if r["templateId"] == value]
-            elif what == "posting":
-                if unknown_posting_404 and value != "job-1":
-                    return web.json_response({"message": "no such posting"}, status=404)
+            elif what == "posting" and unknown_posting_404 and value != "job-1":
+                return web.json_response({"message": "no such posting"}, status=404)
         return web.json_response({"items": kept, "nextCursor": None})
 
     return results
