@@ -235,7 +235,7 @@ def test_an_unreadable_contract_file_is_a_configuration_error(tmp_path: Path) ->
 def _filtering(names: dict[str, str], *, unknown_posting_404: bool = False) -> Handler:
     """Results completed on 1 May 2020 (template tpl_1, posting job-1), filtered by the query
     names given (``{"since": "time", "template_id": "template"}``); other names are ignored."""
-    records = [
+    records: list[dict[str, Any]] = [
         {**item, "completedAt": "2020-05-01T10:00:00Z", "templateId": "tpl_1"} for item in ITEMS
     ]
 

@@ -242,10 +242,21 @@ async def test_a_token_under_an_unread_key_is_named_once_per_client(
     assert "opaque-token-2" not in warning
 
 
-async def test_a_contract_cursor_key_even_null_is_no_unknown_token(
-    mock: aioresponses, client: NtrvstaClient, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "page",
+    [
+        {"items": [item(1)], "nextCursor": None, "next": "/page/2"},
+        {"items": [item(1)], "completedAfter": "2026-05-01T12:00:00Z"},
+    ],
+    ids=["contract-key-null", "echoed-filter"],
+)
+async def test_no_unknown_token_is_claimed_without_cause(
+    mock: aioresponses,
+    client: NtrvstaClient,
+    caplog: pytest.LogCaptureFixture,
+    page: dict[str, Any],
 ) -> None:
-    mock.get(RESULTS, payload={"items": [item(1)], "nextCursor": None, "next": "/page/2"})
+    mock.get(RESULTS, payload=page)
     caplog.set_level(logging.WARNING, logger="ntrvsta_async")
     assert [s.key async for s in client.results.list()] == ["r1"]
     assert warnings_of(caplog) == []

@@ -36,6 +36,18 @@ def parse_page(
     raised only for a page with no readable array or cursor.
     """
     raw_items, path, cursor = _page_parts(data, contract)
+    try:  # the whole array at once, as nearly every page allows
+        items = structure(raw_items, tuple[ResultSummary, ...], path=path)
+        skipped: tuple[str, ...] = ()
+    except ResponseValidationError:
+        items, skipped = _readable_items(raw_items, path)
+    return Page(items=items, next_cursor=cursor, skipped=skipped, server_time=server_time)
+
+
+def _readable_items(
+    raw_items: list[Any], path: str
+) -> tuple[tuple[ResultSummary, ...], tuple[str, ...]]:
+    """Each item that builds a ``ResultSummary``, and a description of each that does not."""
     items: list[ResultSummary] = []
     skipped: list[str] = []
     for index, raw in enumerate(raw_items):
@@ -43,9 +55,7 @@ def parse_page(
             items.append(structure(raw, ResultSummary, path=f"{path}[{index}]"))
         except ResponseValidationError as exc:  # names types and paths, never a value
             skipped.append(str(exc))
-    return Page(
-        items=tuple(items), next_cursor=cursor, skipped=tuple(skipped), server_time=server_time
-    )
+    return tuple(items), tuple(skipped)
 
 
 def _page_parts(data: Any, contract: Contract) -> tuple[list[Any], str, str | None]:
@@ -81,14 +91,24 @@ def _page_parts(data: Any, contract: Contract) -> tuple[list[Any], str, str | No
 
 
 def _unread_token_key(data: Any, contract: Contract) -> str | None:
-    """The key of a token-like string on a page where none of the contract's cursor keys is."""
+    """The key of a token-like string on a page where none of the contract's cursor keys is
+    (a filter the server echoes, such as ``completedAfter``, is no token)."""
     if not isinstance(data, Mapping) or any(key in data for key in contract.page_cursor_keys):
         return None
+    echoed = {
+        contract.param_completed_after,
+        contract.param_template_id,
+        contract.param_external_posting_id,
+        contract.param_limit,
+    }
     return next(
         (
             key
             for key, value in data.items()
-            if isinstance(value, str) and value and TOKEN_KEY_PATTERN.search(key)
+            if isinstance(value, str)
+            and value
+            and key not in echoed
+            and TOKEN_KEY_PATTERN.search(key)
         ),
         None,
     )
