@@ -138,6 +138,10 @@ class World:
     done_marked: set[int] = attrs.Factory(set)
     violations: list[str] = attrs.Factory(list)
     outbox: list[tuple[float, Result]] = attrs.Factory(list)
+    store_time: float = 1_000_000.0  # the store's clock for claim expiry, moved by the world
+
+    def store_clock(self) -> float:
+        return self.store_time
 
     # -- the results API -------------------------------------------------------------------
 
@@ -252,7 +256,9 @@ class Service:
         try:
             roll = world.rng.random()
             if roll < 0.05:
-                await asyncio.sleep(CLAIM_TTL * 2.5)  # outlives its claim ttl
+                for _ in range(15):  # outlives its claim ttl 2.5 times over
+                    world.store_time += CLAIM_TTL / 6
+                    await asyncio.sleep(CLAIM_TTL / 6)
             else:
                 await asyncio.sleep(0)
             if roll > 0.9:
@@ -299,9 +305,9 @@ async def running(service: Service) -> AsyncIterator[str]:
         yield f"{base}/webhooks"
 
 
-async def simulate(seed: int, make_store: Callable[[], Awaitable[Inbox]]) -> None:
+async def simulate(seed: int, make_store: Callable[[World], Awaitable[Inbox]]) -> None:
     world = World(random.Random(seed))
-    store = await make_store()
+    store = await make_store(world)
     policy = RetryPolicy(max_retries=1, sleep=lambda _: asyncio.sleep(0), random=lambda: 0.0)
     with aioresponses(passthrough=["http://127.0.0.1"]) as mock:
         mock.get(RESULTS_RE, callback=world.serve, repeat=True)
@@ -366,7 +372,7 @@ async def run_steps(
         if not service.link.alive:
             world.forgive_kill_window()
             service = Service(world, store, client)
-            await asyncio.sleep(CLAIM_TTL * 1.2)  # the dead process's claims expire
+            world.store_time += CLAIM_TTL * 1.2  # the dead process's claims expire
 
 
 async def quiet_period(
@@ -399,8 +405,8 @@ SIM_SETTINGS = settings(
 @example(seed=0)
 @example(seed=250)  # found: a failed result stamped in the future was lost
 async def test_memory_inbox_model(seed: int) -> None:
-    async def make() -> Inbox:
-        return MemoryInbox()
+    async def make(world: World) -> Inbox:
+        return MemoryInbox(clock=world.store_clock)
 
     await simulate(seed, make)
 
@@ -413,8 +419,8 @@ async def test_sqlite_inbox_model(seed: int, tmp_path: Path) -> None:
     path = tmp_path / f"inbox-{seed}.sqlite3"
     path.unlink(missing_ok=True)
 
-    async def make() -> Inbox:
-        return SQLiteInbox(path)
+    async def make(world: World) -> Inbox:
+        return SQLiteInbox(path, clock=world.store_clock)
 
     await simulate(seed, make)
 
