@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -78,7 +79,7 @@ async def test_adaptive_paces_nothing_until_the_first_429(
 
 
 async def test_waiting_requests_leave_at_the_pace_never_in_a_burst() -> None:
-    pacer, fake = controller()
+    pacer, _fake = controller()
     pacer.observe(429, THROTTLED, 0.0)
     previous = await pacer.acquire()
     for _ in range(40):
@@ -100,7 +101,9 @@ async def test_a_429_cuts_the_pace_and_requests_waiting_take_new_turns() -> None
     assert pacer.pace == pytest.approx(80.0)
     times = await releases(pacer, fake, 5)
     assert times[0] - sent >= 1 / 80.0
-    assert all(b - a == pytest.approx(1 / pacer.pace, rel=0.05) for a, b in zip(times, times[1:]))
+    assert all(
+        b - a == pytest.approx(1 / pacer.pace, rel=0.05) for a, b in itertools.pairwise(times)
+    )
 
 
 async def test_a_number_pins_a_ceiling_the_pace_never_exceeds() -> None:
@@ -109,7 +112,8 @@ async def test_a_number_pins_a_ceiling_the_pace_never_exceeds() -> None:
     times = await releases(pacer, fake, 21)
     assert times[-1] - times[0] == pytest.approx(2.0)
     pacer.observe(429, THROTTLED, times[-1])
-    assert pacer.pace is not None and pacer.pace < 10.0
+    assert pacer.pace is not None
+    assert pacer.pace < 10.0
     await releases(pacer, fake, 200)
     assert pacer.pace == 10.0
 
@@ -123,9 +127,10 @@ async def test_the_pace_climbs_back_after_a_cut_and_throttling_ends_when_quiet(
         fake.now += 0.005  # 200 responses a second before the first 429
     pacer.observe(429, THROTTLED, 0.0)
     first = pacer.pace
-    assert first is not None and 100 <= first <= 200
+    assert first is not None
+    assert 100 <= first <= 200
     await releases(pacer, fake, 400)
-    assert pacer.pace is not None and pacer.pace > first, "climbed back while in use"
+    assert (pacer.pace or 0.0) > first, "climbed back while in use"
     with caplog.at_level(logging.INFO, logger="ntrvsta_async.pacing"):
         await releases(pacer, fake, 150, think=0.1)
     assert pacer.pace is None, "no 429 for a while and the pace holds nobody back"
@@ -217,7 +222,8 @@ def test_any_header_values_leave_a_positive_finite_pace(headers: dict[str, str])
     pacer.observe(429, headers, 0.0)
     pacer.observe(200, headers, fake.now)
     pace = pacer.pace
-    assert pace is not None and 0 < pace < float("inf")
+    assert pace is not None
+    assert 0 < pace < float("inf")
 
 
 async def test_with_options_copies_share_the_pace(mock: aioresponses) -> None:
@@ -225,7 +231,8 @@ async def test_with_options_copies_share_the_pace(mock: aioresponses) -> None:
     mock.get(RESULTS, payload={"items": []})
     async with NtrvstaClient(api_key=API_KEY, base_url=BASE) as client:
         copy = client.with_options(timeout=5, max_retries=1)
-        assert client.pace is None and copy.pace is None
+        assert client.pace is None
+        assert copy.pace is None
         await copy.results.list_page()
         assert client.pace is not None
         assert copy.pace == client.pace
@@ -331,7 +338,7 @@ async def _ignore(_: Any) -> None:
 
 
 async def test_rate_limit_none_sends_unpaced(quota: tuple[QuotaServer, str]) -> None:
-    state, base = quota
+    _state, base = quota
     async with NtrvstaClient(
         api_key=API_KEY, base_url=base, rate_limit=None, max_retries=0
     ) as client:
