@@ -226,11 +226,11 @@ class RateController:
 
     def _cut(self, now: float) -> None:
         """Multiplicative decrease from the pace or, lower, the rate admitted since the last
-        cut (about the quota when the pace was above it), by at most half of the pace."""
+        cut (about the quota when the pace was above it), by at most three quarters."""
         base = self._rate
         admitted = self._per_second(self._admitted, now, max(self._cut_at, self._since))
         if admitted is not None:
-            base = min(base, max(admitted, base / 2))
+            base = min(base, max(admitted, base / 4))
         self._admitted.clear()
         self._w_max = max(base, _FLOOR)
         self._set(max(base * _BETA, _FLOOR))
