@@ -81,8 +81,8 @@ class RateController:
     for deterministic tests.
     """
 
-    # aiolimiter (the ``ratelimit`` extra until now) has a fixed rate and is optional; this
-    # bucket's rate changes on every throttle and it serves every client, so it is its own.
+    # Not aiolimiter: its rate is fixed at construction and it is no core dependency, while
+    # this bucket's rate changes on every throttle and every client paces through it.
 
     def __init__(
         self,
