@@ -337,11 +337,7 @@ def verdict(
             f"  {run.refused_share:5.1%} ({run.late_share:4.1%})  {run.failed:6d}"
             f"   {loop_text:>30}{'' if ok else '   MISSED'}"
         )
-    change_ok = (
-        change["efficiency"] >= TARGET_EFFICIENCY
-        and change["settle"] <= TARGET_SETTLE
-        and change["rise"] <= TARGET_RISE
-    )
+    change_ok = change["settle"] <= TARGET_SETTLE and change["rise"] <= TARGET_RISE
     met &= change_ok
     phases = " -> ".join(f"{rate:.0f}" for rate, _ in CHANGE)
     lines.append(

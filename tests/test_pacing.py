@@ -15,11 +15,18 @@ from aioresponses import aioresponses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ntrvsta_async import Candidate, ConfigurationError, InvitationRequest, NtrvstaClient
+from ntrvsta_async import (
+    Candidate,
+    ConfigurationError,
+    InvitationRequest,
+    NtrvstaClient,
+    RateLimitError,
+    RetryPolicy,
+)
 from ntrvsta_async.reconcile import MemoryInbox, ResultPoller
 from ntrvsta_async.transport import RateController
 
-from .conftest import API_KEY, BASE, serve
+from .conftest import API_KEY, BASE, RecordingSleep, serve
 
 RESULTS = f"{BASE}/v1/interview-results"
 OK: Mapping[str, str] = {}
@@ -346,3 +353,20 @@ async def test_rate_limit_none_sends_unpaced(quota: tuple[QuotaServer, str]) -> 
         assert client.pace is None
     assert len(result.failed) > 20, "every request went out at once; most met the quota"
     assert all(getattr(o.error, "status", None) == 429 for o in result.failed)
+
+
+async def test_paced_429_retries_log_quietly_and_giving_up_warns_once(
+    mock: aioresponses, sleeps: RecordingSleep, caplog: pytest.LogCaptureFixture
+) -> None:
+    mock.get(RESULTS, status=429, headers={"Retry-After": "1"}, repeat=True)
+    policy = RetryPolicy(sleep=sleeps)
+    async with NtrvstaClient(api_key=API_KEY, base_url=BASE, retry_policy=policy) as client:
+        with (
+            caplog.at_level(logging.DEBUG, logger="ntrvsta_async"),
+            pytest.raises(RateLimitError),
+        ):
+            await client.results.list_page()
+    retries = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.endswith(".retry")]
+    assert [level for level, _ in retries] == [logging.DEBUG, logging.DEBUG, logging.WARNING]
+    assert retries[-1][1] == "gave up on GET /v1/interview-results after 3 attempts: HTTP 429"
+    assert sleeps.waits == [1.0, 1.0]
