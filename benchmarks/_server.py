@@ -10,7 +10,12 @@ the first line of stdout and serves until its stdin closes. Modes:
 - ``sandbox``: the package's ``SandboxServer`` (for comparison with ``api``), with
   ``--results N`` completed interviews;
 - ``receiver``: the SDK's webhook receiver (``setup_webhooks``) with a no-op ``on_event``;
-- ``bare-receiver``: an aiohttp handler doing only an ``hmac`` check and ``json.loads``.
+- ``bare-receiver``: an aiohttp handler doing only an ``hmac`` check and ``json.loads``;
+- ``quota``: ``POST /v1/interview-invitations`` behind a token bucket (``--burst`` tokens,
+  refilled at the quota set by ``POST /control?rate=R&latency=S``; rate 0 means no quota),
+  answering ``429`` with ``Retry-After: 1`` beyond it, and each answer after ``latency``
+  seconds; ``GET /stats`` gives the times (since the last ``/control``) of every admitted
+  and every refused request.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import hmac
 import json
 import sys
 import threading
+import time
 from typing import Final
 
 from aiohttp import web
@@ -121,6 +127,82 @@ def _api_app(api_key: str) -> web.Application:
     return app
 
 
+class _Quota:
+    """A token bucket: ``burst`` tokens at most, refilled at ``rate`` per second."""
+
+    def __init__(self, burst: int) -> None:
+        self.burst = burst
+        self.rate = 0.0
+        self.latency = 0.0
+        self.tokens = float(burst)
+        self.stamp = self.began = time.monotonic()
+        self.admitted: list[float] = []
+        self.refused: list[float] = []
+
+    def set(self, rate: float, latency: float, *, keep_stats: bool) -> None:
+        now = time.monotonic()
+        self.take(now, spend=False)
+        self.rate, self.latency = rate, latency
+        if not keep_stats:
+            self.tokens = float(self.burst)
+            self.began = now
+            self.admitted, self.refused = [], []
+
+    def take(self, now: float, *, spend: bool = True) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if not spend:
+            return True
+        if self.rate == 0:
+            self.admitted.append(now - self.began)
+            return True
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.admitted.append(now - self.began)
+            return True
+        self.refused.append(now - self.began)
+        return False
+
+
+def _quota_app(api_key: str, burst: int) -> web.Application:
+    quota = _Quota(burst)
+    refused = json.dumps({"message": "Too Many Requests"}).encode()
+
+    async def invite(request: web.Request) -> web.Response:
+        await request.read()
+        if request.headers.get("X-Ntrvsta-Api-Key") != api_key:
+            return web.json_response({"message": "bad key", "code": "unauthorized"}, status=401)
+        admitted = quota.take(time.monotonic())
+        if quota.latency:
+            await asyncio.sleep(quota.latency)
+        if not admitted:
+            return web.Response(
+                body=refused,
+                status=429,
+                content_type="application/json",
+                headers={"Retry-After": "1"},
+            )
+        return web.Response(body=INVITATION_BODY, status=201, content_type="application/json")
+
+    async def control(request: web.Request) -> web.Response:
+        query = request.query
+        quota.set(
+            float(query.get("rate", "0")),
+            float(query.get("latency", "0")),
+            keep_stats=query.get("keep") == "1",
+        )
+        return web.json_response({"rate": quota.rate})
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({"admitted": quota.admitted, "refused": quota.refused})
+
+    app = web.Application()
+    app.router.add_post("/v1/interview-invitations", invite)
+    app.router.add_post("/control", control)
+    app.router.add_get("/stats", stats)
+    return app
+
+
 def _receiver_app(secret: str) -> web.Application:
     from ntrvsta_async.models import ResultCompletedEvent
     from ntrvsta_async.reconcile import MemoryInbox
@@ -171,7 +253,7 @@ async def _sandbox(api_key: str, results: int, stop: asyncio.Event) -> None:
         await stop.wait()
 
 
-async def run(mode: str, api_key: str, secret: str, results: int = 0) -> None:
+async def run(mode: str, api_key: str, secret: str, results: int = 0, burst: int = 50) -> None:
     """Serve ``mode`` on a free loopback port until stdin reaches end of file."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -186,6 +268,8 @@ async def run(mode: str, api_key: str, secret: str, results: int = 0) -> None:
         return
     if mode == "api":
         app = _api_app(api_key)
+    elif mode == "quota":
+        app = _quota_app(api_key, burst)
     elif mode == "receiver":
         app = _receiver_app(secret)
     else:
@@ -205,12 +289,13 @@ async def run(mode: str, api_key: str, secret: str, results: int = 0) -> None:
 def main() -> None:
     """Parse the command line and serve."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=["api", "sandbox", "receiver", "bare-receiver"])
+    parser.add_argument("mode", choices=["api", "sandbox", "receiver", "bare-receiver", "quota"])
     parser.add_argument("--api-key", default="bench-key")
     parser.add_argument("--secret", default="bench-secret")
     parser.add_argument("--results", type=int, default=0, help="sandbox: results to complete")
+    parser.add_argument("--burst", type=int, default=50, help="quota: the bucket's size")
     args = parser.parse_args()
-    asyncio.run(run(args.mode, args.api_key, args.secret, args.results))
+    asyncio.run(run(args.mode, args.api_key, args.secret, args.results, args.burst))
 
 
 if __name__ == "__main__":

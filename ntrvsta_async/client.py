@@ -16,7 +16,7 @@ from .assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
 from .errors import ConfigurationError, InvalidArgumentError
 from .resources import Invitations, Results, Templates
 from .resources._params import check, query_params
-from .transport import SAFE_METHODS, UNCHANGED, RetryPolicy, Transport, Unchanged
+from .transport import SAFE_METHODS, UNCHANGED, RateControl, RetryPolicy, Transport, Unchanged
 from .transport.config import resolve_api_key, resolve_base_url, resolve_timeout
 
 __all__ = ["NtrvstaClient"]
@@ -32,6 +32,8 @@ class NtrvstaClient:
     ``NTRVSTA_BASE_URL``, or production. Close it (or leave the ``async with``) when done.
     A response body larger than ``max_response_size`` bytes (after decompression; None for
     no cap) raises ``ResponseTooLargeError`` instead of being read into memory.
+    ``rate_limit`` paces every request: ``"adaptive"`` (learn the server's rate from its 429s),
+    a ceiling in requests per second, or None (never paced).
     """
 
     templates: Templates
@@ -56,6 +58,7 @@ class NtrvstaClient:
         user_agent: str | None = None,
         allow_insecure_http: bool = False,
         contract: Contract | None = None,
+        rate_limit: RateControl = "adaptive",
     ) -> None:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise ConfigurationError("session must be an aiohttp.ClientSession")
@@ -76,6 +79,7 @@ class NtrvstaClient:
             max_connections=max_connections,
             contract=contract or DEFAULT_CONTRACT,
             max_response_size=max_response_size,
+            rate_limit=rate_limit,
         )
         self._bind(transport, owner=True)
 
@@ -110,6 +114,15 @@ class NtrvstaClient:
     def max_response_size(self) -> int | None:
         """The largest response body read, in bytes after decompression; None for no cap."""
         return self._transport.max_response_size
+
+    @property
+    def pace(self) -> float | None:
+        """The pace in requests per second while requests are paced, else None.
+
+        Shared by every ``with_options`` copy; with ``"adaptive"`` it is None until the server
+        answers 429, then follows the rate the server admits.
+        """
+        return self._transport.pacer.pace
 
     def with_options(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import bench_fanout, bench_polling, bench_webhooks, profile
+from benchmarks import bench_fanout, bench_polling, bench_quota, bench_webhooks, profile
 from benchmarks._common import Rates, loopback_server, median_run, paired_ratio, ratio_line
 
 
@@ -37,6 +37,31 @@ async def test_fanout_measures_both_sides_and_judges_the_ratio() -> None:
     verdict = bench_fanout.verdict([run, run, run])
     assert verdict.met == (run["ratio"] >= bench_fanout.TARGET)
     assert any(line.startswith("create_many") for line in verdict.lines)
+
+
+async def test_quota_benchmark_measures_every_case_and_judges_them() -> None:
+    with loopback_server("quota") as base_url:
+        steady = await bench_quota.measure_steady(base_url, 100, 8, seconds=1.5)
+        loop = await bench_quota.measure_loop(base_url, 100, 8, seconds=1.0)
+        phases = ((100.0, 1.0), (40.0, 1.5), (150.0, 1.5))
+        change = await bench_quota.measure_change(base_url, 8, phases=phases, sdk=True)
+        latency = await bench_quota.measure_latency(base_url, 0.02, 16, rounds=2)
+        unlimited = await bench_quota.measure_unlimited(base_url, per_round=100, rounds=2)
+    assert steady.done + steady.failed == 150
+    assert steady.refused > 0, "the quota server refused the first wave"
+    assert 0 < steady.efficiency < 3
+    assert loop.done > 0
+    assert set(change) == {"efficiency", "refused_share", "settle", "rise"}
+    assert 0 < latency[0] < 2
+    assert 0 < latency[1] < 2
+    assert 0 < unlimited < 10
+    table = {
+        (lat, c): latency
+        for lat in bench_quota.LATENCIES
+        for c in bench_quota.LATENCY_CONCURRENCIES
+    }
+    verdict = bench_quota.verdict([steady], [loop], change, change, table, unlimited)
+    assert any(line.startswith("  100     8") for line in verdict.lines), verdict.lines
 
 
 async def test_polling_measures_both_sides_and_judges_the_ratio() -> None:

@@ -20,8 +20,9 @@ import attrs
 
 from .._checks import is_count, is_positive_number
 from .._converter import positional_constructor
-from ..errors import ConfigurationError, InvalidArgumentError, RateLimitError
+from ..errors import ConfigurationError, InvalidArgumentError
 from ..models import CandidateLike, Invitation
+from ..transport import RateController
 
 if TYPE_CHECKING:
     from .invitations import Invitations
@@ -30,8 +31,6 @@ __all__ = ["BulkOutcome", "BulkResult", "BulkRun", "InvitationRequest", "Progres
 
 ProgressCallback = Callable[[int, int | None], object]
 """``on_progress(done, total)``; ``total`` is None for an input of unknown length."""
-
-_MIN_PAUSE = 0.5
 
 
 @attrs.frozen
@@ -95,31 +94,6 @@ class BulkResult:
 
 
 _outcome = positional_constructor(BulkOutcome)
-
-
-class _Throttle:
-    """A pause shared by all workers: a 429 anywhere holds back everyone's next request."""
-
-    def __init__(self) -> None:
-        self._until = 0.0
-        self.noted = False
-        """True once any 429 was seen: only then is ``holding`` worth asking."""
-
-    def note(self, exc: BaseException, wait: float) -> None:
-        if isinstance(exc, RateLimitError):
-            loop = asyncio.get_running_loop()
-            self._until = max(self._until, loop.time() + max(wait, _MIN_PAUSE))
-            self.noted = True
-
-    @property
-    def holding(self) -> bool:
-        """True while a 429 holds back new requests."""
-        return self._until > asyncio.get_running_loop().time()
-
-    async def wait(self) -> None:
-        loop = asyncio.get_running_loop()
-        while (delay := self._until - loop.time()) > 0:  # noqa: ASYNC110 - the pause may grow
-            await asyncio.sleep(delay)
 
 
 class _Source:
@@ -304,9 +278,10 @@ class BulkRun:
         return self._run()
 
     async def _run(self) -> AsyncGenerator[BulkOutcome, None]:
-        limiter = _make_limiter(self._rate_limit)
-        throttle = _Throttle()
-        invitations = self._invitations._throttled(throttle.note, throttle.wait)
+        # A run's own cap, below the client's pace (which every request also waits for).
+        limiter = None if self._rate_limit is None else RateController(self._rate_limit)
+        wanted = self._concurrency if self._total is None else min(self._concurrency, self._total)
+        invitations = self._invitations._with_room_for(wanted)
         source = _Source(self._requests)
         outbox = _Outbox(self._concurrency)
 
@@ -318,8 +293,6 @@ class BulkRun:
                     request = (
                         raw if isinstance(raw, InvitationRequest) else InvitationRequest.coerce(raw)
                     )
-                    if throttle.noted and throttle.holding:
-                        await throttle.wait()
                     if limiter is not None:
                         await limiter.acquire()
                     invitation = await invitations.create(
@@ -371,15 +344,5 @@ class BulkRun:
             if not task.done():
                 task.cancel()
                 await asyncio.wait([task])
-
-
-def _make_limiter(rate: float | None) -> Any:
-    if rate is None:
-        return None
-    try:
-        from aiolimiter import AsyncLimiter
-    except ImportError:
-        raise ConfigurationError(
-            "rate_limit needs the aiolimiter package: pip install 'ntrvsta-async[ratelimit]'"
-        ) from None
-    return AsyncLimiter(1, 1.0 / rate)  # evenly spaced: no burst above the rate
+            if invitations is not self._invitations:
+                await invitations._transport.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+import logging
+from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,8 @@ from ._params import check, merge_extra
 from .bulk import BulkRun, ProgressCallback
 
 __all__ = ["Invitations", "candidate_from"]
+
+logger = logging.getLogger("ntrvsta_async")
 
 _CANDIDATE_KEYS = frozenset(f.name for f in attrs.fields(Candidate)) - {"extra"}
 
@@ -105,7 +108,9 @@ class Invitations:
 
         ``requests`` holds ``InvitationRequest`` objects or mappings with the same keys, from a
         list, an iterator or an async iterator (read lazily). At most ``concurrency`` requests
-        are in flight, at most ``rate_limit`` started per second; a 429 pauses every worker.
+        are in flight (the pool is widened for the run when it is narrower), at most
+        ``rate_limit`` started per second, below the client's own pace, which every request
+        also keeps (see ``NtrvstaClient(rate_limit=)``).
         Every input yields exactly one ``BulkOutcome``; one bad input never stops the others.
         """
         return BulkRun(
@@ -116,23 +121,24 @@ class Invitations:
             on_progress=on_progress,
         )
 
-    def _throttled(
-        self,
-        note: Callable[[BaseException, float], None],
-        wait: Callable[[], Awaitable[None]],
-    ) -> Invitations:
-        """This resource on a transport whose retries report to, and wait for, a throttle."""
-        policy = self._transport.retry_policy
-        inner_sleep, inner_note = policy.sleep, policy.on_retry
+    def _with_room_for(self, concurrency: int) -> Invitations:
+        """This resource on a pool that runs ``concurrency`` requests at once.
 
-        async def sleep(seconds: float) -> None:
-            await inner_sleep(seconds)
-            await wait()
-
-        def on_retry(exc: BaseException, seconds: float) -> None:
-            note(exc, seconds)
-            if inner_note is not None:
-                inner_note(exc, seconds)
-
-        throttled = attrs.evolve(policy, sleep=sleep, on_retry=on_retry)
-        return Invitations(self._transport.derive(timeout=None, retry_policy=throttled))
+        A narrower pool of the client's own is widened for the run (a new pool sharing the
+        pacer; the caller closes it); a caller-owned session cannot be, which is said once.
+        """
+        transport = self._transport
+        limit = transport.connection_limit
+        if limit is None or concurrency <= limit:
+            return self
+        wide = transport.widened(concurrency)
+        if wide is None:
+            logger.warning(
+                "create_many(concurrency=%d): the session given to NtrvstaClient allows %d"
+                " connections, so at most %d requests run at once",
+                concurrency,
+                limit,
+                limit,
+            )
+            return self
+        return Invitations(wide)

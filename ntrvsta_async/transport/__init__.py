@@ -1,6 +1,7 @@
 """The transport layer: settings, auth, retries, the HTTP session and error mapping."""
 
 from .auth import AuthScheme, redact
+from .pacing import RateControl, RateController
 from .retries import RetryPolicy, parse_http_date, parse_retry_after
 from .session import SAFE_METHODS, UNCHANGED, Transport, Unchanged
 
@@ -8,6 +9,8 @@ __all__ = [
     "SAFE_METHODS",
     "UNCHANGED",
     "AuthScheme",
+    "RateControl",
+    "RateController",
     "RetryPolicy",
     "Transport",
     "Unchanged",

@@ -30,6 +30,7 @@ from ..errors import (
     ResponseTooLargeError,
 )
 from .auth import auth_headers, redact
+from .pacing import RateControl, RateController
 from .responses import Response, connection_error, refuse_non_json, status_error
 from .retries import RetryPolicy
 
@@ -45,6 +46,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _DEFAULT_MAX_CONNECTIONS = 100
 _URL_CACHE_SIZE = 64
 _BODYLESS_STATUSES = frozenset({204, 304})
+_THROTTLED = 429
 
 
 class Unchanged(enum.Enum):
@@ -76,6 +78,8 @@ class _Pool:
     owned: bool
     max_connections: int
     closed: bool = False
+    pacer: RateController = attrs.field(factory=RateController)
+    """The rate controller every transport on this pool goes through."""
 
     def get(self) -> aiohttp.ClientSession:
         """The session, created on first use; a session closed elsewhere fails when used."""
@@ -148,10 +152,12 @@ class Transport:
         max_connections: int | None,
         contract: Contract = DEFAULT_CONTRACT,
         max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
+        rate_limit: RateControl = "adaptive",
     ) -> Transport:
         """A transport with its own pool, or one on a caller-owned session (never closed).
 
-        ``max_response_size`` caps a response body in bytes after decompression (None: no cap).
+        ``max_response_size`` caps a response body in bytes after decompression (None: no cap);
+        ``rate_limit`` sets the pacing of every request (see ``RateController``).
         """
         _positive_or_none(max_connections, "max_connections must be a positive integer")
         max_response_size = _checked_max_response_size(max_response_size)
@@ -159,6 +165,7 @@ class Transport:
             session=session,
             owned=session is None,
             max_connections=max_connections or _DEFAULT_MAX_CONNECTIONS,
+            pacer=RateController(rate_limit),
         )
         return cls(
             api_key=api_key,
@@ -193,6 +200,33 @@ class Transport:
             contract=self.contract,
             max_response_size=_checked_max_response_size(max_response_size),
         )
+
+    def widened(self, connections: int) -> Transport | None:
+        """This transport on a new pool of ``connections`` (closed by the caller), sharing the
+        pacer; None when the pool is already that wide or the session is the caller's."""
+        pool = self._pool
+        if not pool.owned or connections <= pool.max_connections:
+            return None
+        wide = self.derive(timeout=None, retry_policy=None)
+        wide._pool = _Pool(session=None, owned=True, max_connections=connections, pacer=pool.pacer)
+        return wide
+
+    @property
+    def connection_limit(self) -> int | None:
+        """How many requests the pool runs at once; None when it sets no limit."""
+        pool = self._pool
+        if pool.owned:
+            return pool.max_connections
+        connector = pool.session.connector if pool.session is not None else None
+        if connector is None:
+            return None
+        limits = [n for n in (connector.limit, connector.limit_per_host) if n]
+        return min(limits) if limits else None
+
+    @property
+    def pacer(self) -> RateController:
+        """The rate controller shared by every transport on this pool."""
+        return self._pool.pacer
 
     @property
     def key_hint(self) -> str:
@@ -261,12 +295,13 @@ class Transport:
     ) -> Response:
         """The retry loop after a retryable first failure, which counts as attempt 1."""
         policy = self.retry_policy
+        paced = self._pool.pacer.enabled
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.max_retries + 1),
             wait=policy.wait,
             retry=retry_if_exception(lambda exc: policy.should_retry(exc, safe=safe)),
             sleep=policy.sleep,
-            before_sleep=lambda state: _before_retry(state, policy, method, path),
+            before_sleep=lambda state: _before_retry(state, policy, method, path, paced),
             reraise=True,
         )
         attempt_number = 0
@@ -280,6 +315,10 @@ class Transport:
         except NtrvstaError as exc:
             if isinstance(exc, APIError):
                 exc.attempts = attempt_number
+            if paced and isinstance(exc, APIStatusError) and exc.status == _THROTTLED:
+                retry_logger.warning(
+                    "gave up on %s %s after %d attempts: HTTP 429", method, path, attempt_number
+                )
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -300,6 +339,8 @@ class Transport:
             session = pool.session
             if session is None or pool.closed:
                 session = pool.get()
+            pacer = pool.pacer
+            sent = await pacer.acquire() if pacer.active else 0.0
             debug = logger.isEnabledFor(logging.DEBUG)
             started = time.perf_counter() if debug else 0.0
             try:
@@ -339,6 +380,7 @@ class Transport:
                     await resp.wait_for_close()
                 status = resp.status
                 resp_headers = resp.headers
+                pacer.observe(status, resp_headers, sent)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
                 raise connection_error(exc, method, url.path) from None
@@ -411,12 +453,16 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None
     return b"".join(chunks)
 
 
-def _before_retry(state: RetryCallState, policy: RetryPolicy, method: str, path: str) -> None:
+def _before_retry(
+    state: RetryCallState, policy: RetryPolicy, method: str, path: str, paced: bool
+) -> None:
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     if policy.on_retry is not None and exc is not None:
         policy.on_retry(exc, wait)
-    retry_logger.warning(
+    throttled = isinstance(exc, APIStatusError) and exc.status == _THROTTLED
+    retry_logger.log(
+        logging.DEBUG if paced and throttled else logging.WARNING,
         "retrying %s %s in %.2f s after %s (attempt %d of %d)",
         method,
         path,
