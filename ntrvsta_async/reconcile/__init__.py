@@ -11,6 +11,13 @@ from ntrvsta_async.reconcile.inbox import (
     result_keys,
 )
 from ntrvsta_async.reconcile.lease import Lease
+from ntrvsta_async.reconcile.postgres_inbox import (
+    AlreadyHandledError,
+    PostgresInbox,
+    current_connection,
+    schema_sql,
+)
+from ntrvsta_async.reconcile.postgres_lease import PostgresLease
 from ntrvsta_async.reconcile.poller import Partition, ResultHandler, ResultPoller, poller_context
 from ntrvsta_async.reconcile.redis_inbox import RedisInbox
 from ntrvsta_async.reconcile.redis_lease import RedisLease
@@ -18,12 +25,15 @@ from ntrvsta_async.reconcile.report import ReconcileReport
 from ntrvsta_async.reconcile.sqlite_inbox import SQLiteInbox
 
 __all__ = [
+    "AlreadyHandledError",
     "Claim",
     "ClaimState",
     "Inbox",
     "Lease",
     "MemoryInbox",
     "Partition",
+    "PostgresInbox",
+    "PostgresLease",
     "ReconcileReport",
     "RedisInbox",
     "RedisLease",
@@ -31,6 +41,8 @@ __all__ = [
     "ResultKeys",
     "ResultPoller",
     "SQLiteInbox",
+    "current_connection",
     "poller_context",
     "result_keys",
+    "schema_sql",
 ]
