@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("ntrvsta_async.reconcile")
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 _DONE: Final = "done"
@@ -150,6 +153,8 @@ def schema_sql(*, schema: str = "public", table_prefix: str = "ntrvsta_") -> str
 @attrs.define
 class _Current:
     connection: Connection | None
+    inbox: PostgresInbox
+    marked_done: bool = False
 
 
 _CURRENT: contextvars.ContextVar[_Current] = contextvars.ContextVar("ntrvsta_pg_transaction")
@@ -488,6 +493,9 @@ class PostgresInbox(Inbox):
             marked = await connection.fetch(self._sql_done_once, ids)
         if len(marked) < len(ids):
             raise AlreadyHandledError(f"result {ids[0]} was already handled")
+        current = _CURRENT.get(None)
+        if current is not None and current.inbox is self:
+            current.marked_done = True  # the running handler's own mark: not a lost claim
 
     # -- transactional handling ------------------------------------------------------------
 
@@ -500,7 +508,7 @@ class PostgresInbox(Inbox):
             return await super().handle(keys, work, ttl=ttl)
         ids = result_keys(keys)
         check_ttl(ttl)
-        return await self._run_locked(ids, work, wait=False)
+        return await self._run_locked(ids, work, ttl, wait=False)
 
     async def run_claimed(
         self, keys: ResultKeys, token: str, work: Work, *, ttl: float = 300.0
@@ -517,11 +525,11 @@ class PostgresInbox(Inbox):
         ids = result_keys(keys)
         check_ttl(ttl)
         await settle(self.release(ids, token))
-        _, error = await self._run_locked(ids, work, wait=True)
+        _, error = await self._run_locked(ids, work, ttl, wait=True)
         return error
 
     async def _run_locked(
-        self, ids: tuple[str, ...], work: Work, *, wait: bool
+        self, ids: tuple[str, ...], work: Work, ttl: float, *, wait: bool
     ) -> tuple[ClaimState, BaseException | None]:
         """Lock the result in a new transaction; when it is not done (nor, unless
         ``wait``, claimed by a row), run ``work`` in that transaction and commit it with
@@ -542,7 +550,7 @@ class PostgresInbox(Inbox):
                     async with self._db.errors():
                         await settle(transaction.commit())
                     return state, None
-                error = await _run_with(conn, work)
+                error = await self._run_watched(conn, ids, work, ttl)
                 if error is not None:
                     await _quietly(transaction.rollback())
                     return ClaimState.CLAIMED, error
@@ -555,6 +563,57 @@ class PostgresInbox(Inbox):
                 raise
         finally:
             await _quietly(pool.release(conn))
+
+    async def _run_watched(
+        self, conn: Connection, ids: tuple[str, ...], work: Work, ttl: float
+    ) -> BaseException | None:
+        """Run ``work`` with ``conn`` as its ``current_connection()``; return what it raised
+        (a handler's own ``CancelledError`` included), re-raising the caller's cancellation.
+
+        Every ``ttl / 3`` seconds the result is checked: when another holder marked it done
+        meanwhile (a ``complete()`` outside this lock), ``work`` is cancelled and its
+        transaction rolled back rather than committed beside the other's.
+        """
+        current = _Current(conn, self)
+        reset = _CURRENT.set(current)
+        try:
+            job = asyncio.ensure_future(work())
+        finally:
+            _CURRENT.reset(reset)
+        watcher = asyncio.create_task(self._watch(ids, ttl, job, current))
+        try:
+            await job
+        except BaseException as exc:
+            if not job.done():
+                job.cancel()
+                await asyncio.wait([job])
+            if _cancelled_from_outside(exc) or not isinstance(
+                exc, Exception | asyncio.CancelledError
+            ):
+                raise
+            return exc
+        finally:
+            current.connection = None  # a task the handler left behind cannot use it later
+            watcher.cancel()
+            await asyncio.wait([watcher])
+        return None
+
+    async def _watch(
+        self, ids: tuple[str, ...], ttl: float, job: asyncio.Future[object], current: _Current
+    ) -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                taken = not current.marked_done and await self.is_done(ids)
+            except Exception as exc:
+                logger.warning("could not check the claim on result %s: %s", ids[0], exc)
+                continue
+            if taken:
+                logger.warning(
+                    "result %s was marked done by another holder; cancelling its handler", ids[0]
+                )
+                job.cancel()
+                return
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -587,25 +646,6 @@ class PostgresInbox(Inbox):
         """See ``Inbox.close``; the rows stay for the other replicas, and a pool that was
         given stays open."""
         await self._db.close()
-
-
-async def _run_with(conn: Connection, work: Work) -> BaseException | None:
-    """Await ``work`` with ``conn`` as its ``current_connection()``; return what it raised
-    (a handler's own ``CancelledError`` included), re-raising the caller's cancellation."""
-    current = _Current(conn)
-    reset = _CURRENT.set(current)
-    try:
-        await work()
-    except BaseException as exc:
-        if _cancelled_from_outside(exc) or not isinstance(
-            exc, Exception | asyncio.CancelledError
-        ):
-            raise
-        return exc
-    finally:
-        current.connection = None  # a task the handler left behind cannot use it later
-        _CURRENT.reset(reset)
-    return None
 
 
 def _cancelled_from_outside(exc: BaseException) -> bool:
