@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
 import attrs
 
-from ntrvsta_async._checks import is_count
+from ntrvsta_async._checks import is_count, is_positive_number
 from ntrvsta_async.errors import ConfigurationError, InboxError
 from ntrvsta_async.reconcile.inbox import (
     Claim,
@@ -306,6 +306,13 @@ class PostgresInbox(Inbox):
     (``<table_prefix>inbox``, ``<table_prefix>checkpoints``, ``<table_prefix>leases``) live
     in ``schema`` and are created on first use. With ``transactional=False`` handlers run
     outside any transaction, under renewed claims, as with the other backends.
+
+    In transactional mode a claim row (the webhook receiver's, taken while it answers the
+    request) only bridges the moment until its handler's transaction holds the lock: it
+    lasts at most ``handoff_ttl`` seconds, however long the ``ttl`` asked, so a process
+    killed in between holds up a redelivery no longer than that. Exactly-once does not
+    depend on it: every handler runs under the lock, after checking that its result is
+    not done.
     """
 
     def __init__(
@@ -315,8 +322,12 @@ class PostgresInbox(Inbox):
         schema: str = "public",
         table_prefix: str = "ntrvsta_",
         transactional: bool = True,
+        handoff_ttl: float = 10.0,
         max_connections: int = 10,
     ) -> None:
+        if not is_positive_number(handoff_ttl):
+            raise ConfigurationError("handoff_ttl must be a positive number of seconds")
+        self.handoff_ttl = float(handoff_ttl)
         self._db = Database(
             dsn_or_pool,
             "PostgresInbox",
@@ -416,9 +427,13 @@ class PostgresInbox(Inbox):
             return ClaimState.DONE, rows
         return None, rows
 
+    def _row_ttl(self, ttl: float) -> float:
+        return min(float(ttl), self.handoff_ttl) if self.transactional else float(ttl)
+
     async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
-        """See ``Inbox.claim``; the claim expires on the database server's clock, and a
-        running transactional handler's lock counts as a claim too."""
+        """See ``Inbox.claim``; the claim expires on the database server's clock (after at
+        most ``handoff_ttl`` in transactional mode), and a running transactional handler's
+        lock counts as a claim too."""
         ids = result_keys(keys)
         check_ttl(ttl)
 
@@ -429,7 +444,7 @@ class PostgresInbox(Inbox):
             if any(live for _, _, live in rows):
                 return Claim(ClaimState.IN_PROGRESS)
             token = new_token()
-            await conn.execute(self._sql_claim, sorted(ids), token, float(ttl))
+            await conn.execute(self._sql_claim, sorted(ids), token, self._row_ttl(ttl))
             return Claim(ClaimState.CLAIMED, token)
 
         async def undo(claim: Claim) -> None:
@@ -447,7 +462,7 @@ class PostgresInbox(Inbox):
             owned = await conn.fetch(self._sql_owned, list(ids), token)
             if len(owned) < len(ids):
                 return False
-            await conn.execute(self._sql_renew, list(ids), token, float(ttl))
+            await conn.execute(self._sql_renew, list(ids), token, self._row_ttl(ttl))
             return True
 
         return await self._db.run(work)
