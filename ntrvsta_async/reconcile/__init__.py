@@ -10,7 +10,7 @@ from ntrvsta_async.reconcile.inbox import (
     ResultKeys,
     result_keys,
 )
-from ntrvsta_async.reconcile.lease import Lease
+from ntrvsta_async.reconcile.lease import Lease, RenewingLease
 from ntrvsta_async.reconcile.postgres_inbox import (
     AlreadyHandledError,
     PostgresInbox,
@@ -37,6 +37,7 @@ __all__ = [
     "ReconcileReport",
     "RedisInbox",
     "RedisLease",
+    "RenewingLease",
     "ResultHandler",
     "ResultKeys",
     "ResultPoller",
