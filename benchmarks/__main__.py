@@ -17,7 +17,7 @@ from typing import Final
 
 from benchmarks._common import ROOT, machine
 
-BENCHMARKS: Final = ("import", "fanout", "polling", "webhooks", "memory")
+BENCHMARKS: Final = ("import", "fanout", "polling", "webhooks", "memory", "inbox")
 NOTES: Final = """
 ## Reading the figures
 
