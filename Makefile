@@ -1,21 +1,22 @@
-# Two commands for a newcomer: `make demo` and `make test`. Both create .venv on first use.
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv on first use;
+# `make demo` installs only the cli extra, the other targets the dev extra (tests and tools).
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: venv test lint format demo bench profile soak clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/.installed-%: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[$*]"
+	@touch $@
 
-demo: $(STAMP)
+demo: $(VENV)/.installed-cli
 	$(BIN)/ntrvsta demo
 
 test: $(STAMP)

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from benchmarks._common import API_KEY, ROOT, Verdict, loopback_server, report
 from ntrvsta_async import Candidate, InvitationRequest, NtrvstaClient, ResultSummary
-from ntrvsta_async.reconcile import Claim, ClaimState, Inbox, MemoryInbox, ResultPoller
+from ntrvsta_async.reconcile import Claim, ClaimState, Inbox, MemoryInbox, ResultKeys, ResultPoller
 
 __all__ = ["CheckpointOnlyInbox", "main"]
 
@@ -46,17 +46,21 @@ class CheckpointOnlyInbox(Inbox):
     def __init__(self) -> None:
         self._checkpoints: dict[str, str] = {}
 
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+    async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
         """Always ``CLAIMED``."""
         return Claim(ClaimState.CLAIMED, "token")
 
-    async def complete(self, key: str, token: str) -> None:
+    async def renew(self, keys: ResultKeys, token: str, *, ttl: float = 300.0) -> bool:
+        """Always held."""
+        return True
+
+    async def complete(self, keys: ResultKeys, token: str) -> None:
         """Forget the key."""
 
-    async def release(self, key: str, token: str) -> None:
+    async def release(self, keys: ResultKeys, token: str) -> None:
         """Forget the key."""
 
-    async def is_done(self, key: str) -> bool:
+    async def is_done(self, keys: ResultKeys) -> bool:
         """Never done: nothing is remembered."""
         return False
 

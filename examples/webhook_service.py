@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import attrs
 from aiohttp import web
 
-from ntrvsta_async import NtrvstaClient, ResultCompletedEvent, ResultSummary
+from ntrvsta_async import ConfigurationError, NtrvstaClient, ResultCompletedEvent, ResultSummary
 from ntrvsta_async.reconcile import ResultPoller, SQLiteInbox
 from ntrvsta_async.webhooks import WebhookVerifier, setup_webhooks
 
@@ -31,7 +30,7 @@ from ntrvsta_async.webhooks import WebhookVerifier, setup_webhooks
 class Config:
     """What the service needs; ``api_key`` and ``base_url`` default to the client's env vars."""
 
-    secrets: tuple[str, ...]
+    verifier: WebhookVerifier
     inbox: Path
     out: Path
     api_key: str | None = None
@@ -76,7 +75,7 @@ def build_app(config: Config) -> web.Application:
     async def on_result(result: ResultSummary) -> None:
         await log.write({"key": result.key, "source": "poller", "score": result.overall_score})
 
-    setup_webhooks(app, WebhookVerifier(config.secrets), on_event, inbox=inbox)
+    setup_webhooks(app, config.verifier, on_event, inbox=inbox)
 
     async def client_and_poller(app: web.Application) -> AsyncIterator[None]:
         async with NtrvstaClient(api_key=config.api_key, base_url=config.base_url) as client:
@@ -97,7 +96,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, str, int]:
     parser.add_argument(
         "--secret",
         action="append",
-        help="webhook signing secret (repeat while rotating); default NTRVSTA_WEBHOOK_SECRET",
+        help="webhook signing secret (repeat while rotating); default NTRVSTA_WEBHOOK_SECRET"
+        " (several separated by commas and/or spaces)",
     )
     parser.add_argument("--inbox", type=Path, default=Path("ntrvsta-inbox.sqlite3"))
     parser.add_argument("--out", type=Path, default=Path("results.jsonl"))
@@ -105,13 +105,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, str, int]:
     parser.add_argument("--base-url", help="default NTRVSTA_BASE_URL, else production")
     parser.add_argument("--api-key", help="default NTRVSTA_API_KEY")
     args = parser.parse_args(argv)
-    secrets = args.secret or [
-        s for s in os.environ.get("NTRVSTA_WEBHOOK_SECRET", "").split(",") if s
-    ]
-    if not secrets:
-        parser.error("give --secret or set NTRVSTA_WEBHOOK_SECRET")
+    try:
+        verifier = WebhookVerifier(args.secret) if args.secret else WebhookVerifier.from_env()
+    except ConfigurationError as exc:
+        parser.error(f"give --secret or set NTRVSTA_WEBHOOK_SECRET ({exc})")
     config = Config(
-        secrets=tuple(secrets),
+        verifier=verifier,
         inbox=args.inbox,
         out=args.out,
         api_key=args.api_key,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .client import NtrvstaClient
     from .errors import (
         APIConnectionError,
+        APIError,
         APIStatusError,
         APITimeoutError,
         AuthenticationError,
@@ -61,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "Contract": "assumptions",
     "NtrvstaClient": "client",
     "APIConnectionError": "errors",
+    "APIError": "errors",
     "APIStatusError": "errors",
     "APITimeoutError": "errors",
     "AuthenticationError": "errors",
@@ -100,6 +102,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "APIConnectionError",
+    "APIError",
     "APIStatusError",
     "APITimeoutError",
     "AiAnalysis",

@@ -5,7 +5,13 @@ from __future__ import annotations
 import inspect
 from typing import TypeGuard
 
-__all__ = ["is_coroutine_callable", "is_count", "is_positive_number", "is_success_status"]
+__all__ = [
+    "is_coroutine_callable",
+    "is_count",
+    "is_email_address",
+    "is_positive_number",
+    "is_success_status",
+]
 
 
 def is_count(value: object, minimum: int = 1) -> TypeGuard[int]:
@@ -28,4 +34,17 @@ def is_coroutine_callable(value: object) -> bool:
     is one: what the SDK awaits as a handler."""
     return inspect.iscoroutinefunction(value) or inspect.iscoroutinefunction(
         getattr(value, "__call__", None)  # noqa: B004 - the method itself is inspected
+    )
+
+
+def is_email_address(value: object) -> TypeGuard[str]:
+    """True for ``local@domain``: one ``@``, text on both sides, no whitespace or control
+    character (the contract's ``format: email``, as schema validators read it)."""
+    if not isinstance(value, str):
+        return False
+    local, at, domain = value.partition("@")
+    return (
+        bool(at and local and domain)
+        and "@" not in domain
+        and not any(ch.isspace() or not ch.isprintable() for ch in value)
     )

@@ -27,6 +27,7 @@ from cattrs.errors import IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception, transform_error
 
+from . import _json
 from .errors import ResponseValidationError
 
 __all__ = ["converter", "fast_converter", "structure", "to_camel", "to_wire"]
@@ -81,9 +82,30 @@ def _structure_float(value: Any, _: type) -> float:
     raise TypeError(f"expected a number, got {_json_type(value)}")
 
 
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+
+
 def parse_datetime(value: str) -> datetime:
-    """Parse an ISO-8601 timestamp into an aware datetime (naive ones are taken as UTC)."""
-    parsed = datetime.fromisoformat(value)
+    """Parse an RFC 3339 (or ISO-8601) timestamp into an aware datetime; naive ones are UTC.
+
+    Every RFC 3339 form is taken, including a lowercase ``t``/``z`` and a leap second:
+    ``23:59:60`` is clamped to ``23:59:59`` (same fraction), as ``datetime`` has no 60th
+    second and the clamp keeps the instant on its day and in order.
+    """
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        match = _RFC3339.fullmatch(value)
+        if match is None:
+            raise
+        day, minutes, seconds, fraction, offset = match.groups()
+        if seconds == "60":
+            seconds = "59"
+        offset = "+00:00" if offset in ("Z", "z") else offset
+        parsed = datetime.fromisoformat(f"{day}T{minutes}:{seconds}{fraction or ''}{offset}")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
@@ -93,7 +115,25 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     try:
         return parse_datetime(value)
     except ValueError:
-        raise ValueError(f"expected an ISO-8601 timestamp, got {value[:40]!r}") from None
+        raise ValueError(f"expected an RFC 3339 timestamp, got {value[:40]!r}") from None
+
+
+def _is_timestamp_or_text(type_: Any) -> bool:
+    """``datetime | str`` (or ``datetime | str | None``): a timestamp kept even when unreadable."""
+    return get_origin(type_) in (Union, types.UnionType) and set(get_args(type_)) - {
+        type(None)
+    } == {datetime, str}
+
+
+def _structure_timestamp_or_text(value: Any, _: type) -> datetime | str:
+    """OP-18: an aware datetime when the value reads as one; otherwise the value as text
+    (a string as sent, any other JSON value as its JSON text), never an error."""
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            return value
+    return _json.dumps(value).decode()
 
 
 def _structure_any(value: Any, _: type) -> Any:
@@ -505,6 +545,7 @@ def _configure(
     target.register_structure_hook(float, _structure_float)
     target.register_structure_hook(datetime, _structure_datetime)
     target.register_structure_hook(Any, _structure_any)
+    target.register_structure_hook_func(_is_timestamp_or_text, _structure_timestamp_or_text)
     target.register_structure_hook_factory(_is_homogeneous_tuple, tuple_hook)
     target.register_structure_hook_factory(_is_model, model_hook)
     target.register_unstructure_hook(datetime, lambda value: value.isoformat())

@@ -1,8 +1,9 @@
 """JSON bytes in and out: orjson when the ``speed`` extra is installed, else the standard library.
 
 Both paths accept and write the same things: JSON types (tuples as arrays), plus UUIDs as
-strings and enums as their values; non-finite floats are written as ``null``, since JSON
-has no NaN or Infinity. Anything else is a ``TypeError``.
+strings and enums as their values. NaN and Infinity are refused with a ``ValueError`` (JSON
+has no such numbers, and sending ``null`` instead would change the data); anything else
+JSON cannot carry is a ``TypeError``.
 """
 
 from __future__ import annotations
@@ -62,19 +63,23 @@ def _default(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, enum.Enum):
-        return _finite(value.value)
+        return value.value
     return _refuse(value)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
+def _refuse_non_finite(value: Any) -> None:
+    """``ValueError`` when ``value`` holds a NaN or infinite float anywhere."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a JSON number (JSON has no NaN or Infinity)")
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
+        for key, item in value.items():
+            _refuse_non_finite(key)
+            _refuse_non_finite(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_non_finite(item)
 
 
 _ENCODE: Final = json.JSONEncoder(
@@ -83,7 +88,8 @@ _ENCODE: Final = json.JSONEncoder(
 
 
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON for a request body; ``TypeError`` for what JSON cannot carry."""
+    """Compact UTF-8 JSON for a request body; ``ValueError`` for NaN or Infinity,
+    ``TypeError`` for anything else JSON cannot carry."""
     module = _orjson if _orjson is not _UNRESOLVED else _orjson_module()
     if module is not None:
         try:
@@ -91,13 +97,12 @@ def dumps(value: Any) -> bytes:
         except TypeError:
             pass  # non-string keys, integers past 64 bits, deep nesting: the standard library
         else:
+            if b"null" in encoded:  # orjson writes NaN and Infinity as null
+                _refuse_non_finite(value)
             return encoded
     try:
         return _ENCODE(value).encode()
     except ValueError as exc:
-        if "Out of range float" not in str(exc):
-            raise TypeError(str(exc)) from None
-    try:
-        return _ENCODE(_finite(value)).encode()
-    except ValueError as exc:  # a NaN or infinite dict key: JSON has no name for it
+        if "Out of range float" in str(exc):
+            _refuse_non_finite(value)
         raise TypeError(str(exc)) from None

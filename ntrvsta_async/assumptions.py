@@ -7,18 +7,22 @@ anywhere else in the package.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 
 import attrs
 
 from ._checks import is_success_status
+from .errors import ConfigurationError
 
 #: OP-1: the one documented base URL (production). Other environments come from the user.
 DEFAULT_BASE_URL: Final = "https://partners.ntrvsta.com"
 #: OP-1: environment variables consulted when the client gets no explicit value.
 ENV_API_KEY: Final = "NTRVSTA_API_KEY"
 ENV_BASE_URL: Final = "NTRVSTA_BASE_URL"
+#: The webhook signing secret(s), separated by commas and/or whitespace while rotating.
+ENV_WEBHOOK_SECRET: Final = "NTRVSTA_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 
 #: Documented routes, relative to the base URL (which may carry a stage path).
 TEMPLATES_PATH: Final = "/v1/templates"
@@ -42,6 +46,9 @@ PARAM_COMPLETED_AFTER: Final = "completedAfter"
 PAGE_ITEMS_KEYS: Final = ("items", "data", "results")
 #: OP-8: keys a results page may hold its continuation token under, tried in order.
 PAGE_CURSOR_KEYS: Final = ("nextCursor", "next_cursor", "cursor", "nextPageToken")
+#: OP-8: a page key named like a continuation token. One holding a string where none of the
+#: contract's cursor keys is present means the server pages under a name it does not read.
+TOKEN_KEY_PATTERN: Final = re.compile(r"cursor|token|next|after|continu|marker", re.IGNORECASE)
 
 #: OP-4: status codes that tell a created object from a reused one. A ``Contract`` may set
 #: either to None when the status says nothing: ``reused`` then comes from a body flag only.
@@ -75,23 +82,36 @@ RESULT_COMPLETED_EVENT: Final = "result.completed"
 WEBHOOK_TOLERANCE: Final = 300
 
 
+# A wrong Contract field is a wrong setting: each validator raises ConfigurationError.
+
+
 def _path(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not value.startswith("/"):
-        raise ValueError(f"{attribute.name} must be a path starting with '/'")
+        raise ConfigurationError(f"{attribute.name} must be a path starting with '/'")
+
+
+def _name(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{attribute.name} must be a non-empty string")
 
 
 def _as_keys(value: Iterable[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        return (value,)
+    try:
+        return tuple(value)
+    except TypeError:
+        raise ConfigurationError("page keys must be a string or strings") from None
 
 
 def _keys(_: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if not value or not all(isinstance(key, str) and key for key in value):
-        raise ValueError(f"{attribute.name} must hold at least one non-empty key")
+        raise ConfigurationError(f"{attribute.name} must hold at least one non-empty key")
 
 
 def _success_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not is_success_status(value):
-        raise ValueError(f"{attribute.name} must be a 2xx status code or None")
+        raise ConfigurationError(f"{attribute.name} must be a 2xx status code or None")
 
 
 @attrs.frozen
@@ -106,18 +126,18 @@ class Contract:
     templates_path: str = attrs.field(default=TEMPLATES_PATH, validator=_path)
     invitations_path: str = attrs.field(default=INVITATIONS_PATH, validator=_path)
     results_path: str = attrs.field(default=RESULTS_PATH, validator=_path)
-    api_key_header: str = API_KEY_HEADER
+    api_key_header: str = attrs.field(default=API_KEY_HEADER, validator=_name)
     page_items_keys: tuple[str, ...] = attrs.field(
         default=PAGE_ITEMS_KEYS, converter=_as_keys, validator=_keys
     )
     page_cursor_keys: tuple[str, ...] = attrs.field(
         default=PAGE_CURSOR_KEYS, converter=_as_keys, validator=_keys
     )
-    param_limit: str = PARAM_LIMIT
-    param_cursor: str = PARAM_CURSOR
-    param_template_id: str = PARAM_TEMPLATE_ID
-    param_external_posting_id: str = PARAM_EXTERNAL_POSTING_ID
-    param_completed_after: str = PARAM_COMPLETED_AFTER
+    param_limit: str = attrs.field(default=PARAM_LIMIT, validator=_name)
+    param_cursor: str = attrs.field(default=PARAM_CURSOR, validator=_name)
+    param_template_id: str = attrs.field(default=PARAM_TEMPLATE_ID, validator=_name)
+    param_external_posting_id: str = attrs.field(default=PARAM_EXTERNAL_POSTING_ID, validator=_name)
+    param_completed_after: str = attrs.field(default=PARAM_COMPLETED_AFTER, validator=_name)
     status_created: int | None = attrs.field(default=STATUS_CREATED, validator=_success_or_none)
     status_reused: int | None = attrs.field(default=STATUS_REUSED, validator=_success_or_none)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
@@ -12,13 +13,16 @@ import attrs
 
 from ._checks import is_count
 from .assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidArgumentError
 from .resources import Invitations, Results, Templates
-from .resources._params import check
+from .resources._params import check, query_params
 from .transport import SAFE_METHODS, UNCHANGED, RetryPolicy, Transport, Unchanged
 from .transport.config import resolve_api_key, resolve_base_url, resolve_timeout
 
 __all__ = ["NtrvstaClient"]
+
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP method is a token (RFC 9110, section 5.6.2)."""
 
 
 class NtrvstaClient:
@@ -118,10 +122,11 @@ class NtrvstaClient:
         """A client on the same connection pool with other timeout, retry or size settings.
 
         ``max_response_size`` is kept unless given (None lifts the cap). Only the original
-        client closes the pool; the derived one needs no closing.
+        client closes the pool: closing the derived one (or leaving its ``async with``)
+        leaves the shared pool open.
         """
         derived = object.__new__(NtrvstaClient)
-        policy = _policy(retry_policy or self._transport.retry_policy, max_retries)
+        policy = _policy(retry_policy, max_retries, self._transport.retry_policy)
         derived._bind(
             self._transport.derive(
                 timeout=resolve_timeout(timeout) if timeout is not None else None,
@@ -138,27 +143,41 @@ class NtrvstaClient:
         path: str,
         *,
         json: Any = None,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int | float | bool | None] | None = None,
     ) -> Any:
         """Call a route the SDK does not model (``path`` like ``/v1/templates``); returns JSON.
 
         Same auth, retries and error mapping as the typed calls; only idempotent methods are
-        retried after the request may have reached the server.
+        retried after the request may have reached the server. Query values are strings or
+        numbers (booleans as ``true``/``false``; None leaves the parameter out).
         """
         check("method", method, str, optional=False)
+        if not _METHOD.fullmatch(method):
+            raise InvalidArgumentError(
+                f"method must be an HTTP method such as 'GET', not {method!r}"
+            )
+        check("path", path, str, optional=False)
+        if not path.startswith("/"):
+            raise InvalidArgumentError(f"path must start with '/', got {path!r}")
         check("params", params, Mapping)
+        method = method.upper()
         response = await self._transport.request(
-            method.upper(),
+            method,
             path,
             json=json,
-            params=dict(params) if params is not None else None,
-            safe=method.upper() in SAFE_METHODS,
+            params=query_params(params) if params is not None else None,
+            safe=method in SAFE_METHODS,
         )
         return response.data
 
     async def close(self) -> None:
-        """Release the connection pool; a caller-owned ``session`` is left open."""
-        await self._transport.close()
+        """Release the connection pool; a caller-owned ``session`` is left open.
+
+        On a client made by ``with_options()`` this does nothing: the pool is the original
+        client's to close.
+        """
+        if self._owner:
+            await self._transport.close()
 
     aclose = close
 
@@ -180,6 +199,14 @@ class NtrvstaClient:
     ) -> None:
         await self.close()
 
+    def __enter__(self) -> None:
+        raise InvalidArgumentError(
+            "NtrvstaClient is asynchronous: use 'async with NtrvstaClient() as client:'"
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Never reached: ``__enter__`` refuses a plain ``with``."""
+
     def __repr__(self) -> str:
         return f"NtrvstaClient(base_url={self.base_url!r}, api_key={self._transport.key_hint!r})"
 
@@ -199,10 +226,17 @@ class NtrvstaClient:
             )
 
 
-def _policy(policy: RetryPolicy | None, max_retries: int | None) -> RetryPolicy:
+def _policy(
+    policy: RetryPolicy | None, max_retries: int | None, inherited: RetryPolicy | None = None
+) -> RetryPolicy:
     if policy is not None and not isinstance(policy, RetryPolicy):
         raise ConfigurationError("retry_policy must be a RetryPolicy")
-    policy = policy or RetryPolicy()
+    if policy is not None and max_retries is not None and max_retries != policy.max_retries:
+        raise ConfigurationError(
+            f"max_retries={max_retries!r} conflicts with retry_policy.max_retries="
+            f"{policy.max_retries}: give one of them"
+        )
+    policy = policy or inherited or RetryPolicy()
     if max_retries is None:
         return policy
     if not is_count(max_retries, minimum=0):

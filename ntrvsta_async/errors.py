@@ -1,12 +1,19 @@
-"""The SDK's exception hierarchy: every public call raises these and nothing else."""
+"""The SDK's exception hierarchy: every public call raises these and nothing else.
+
+Every text an error holds is scrubbed of registered secrets when the error is built, so no
+message, repr or traceback can carry an API key, even one a server echoed back.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from ._redact import scrub
+
 __all__ = [
     "APIConnectionError",
+    "APIError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -31,6 +38,9 @@ __all__ = [
 class NtrvstaError(Exception):
     """Root of every exception the SDK raises."""
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
+
 
 class ConfigurationError(NtrvstaError):
     """The client was set up wrongly (missing key, unsafe base URL, bad option, closed client)."""
@@ -40,30 +50,58 @@ class InvalidArgumentError(NtrvstaError, TypeError, ValueError):
     """A call got an argument of the wrong type or value; nothing was sent."""
 
 
-class APIConnectionError(NtrvstaError):
+class APIError(NtrvstaError):
+    """A call to the API failed; says where (``method``, ``path``) and after how many attempts.
+
+    ``path`` is the URL path requested (a base URL's stage path included, the query left
+    out); ``request_id`` is the server's id for the request when it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        attempts: int = 1,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message: str = self.args[0]
+        self.method = method
+        self.path = scrub(path) if path is not None else None
+        self.attempts = attempts
+        self.request_id = scrub(request_id) if request_id is not None else None
+
+    def _detail(self) -> str:
+        return self.message
+
+    def __str__(self) -> str:
+        text = self._detail()
+        if self.method and self.path:
+            text = f"{self.method} {self.path}: {text}"
+        if self.attempts > 1:
+            text += f" (after {self.attempts} attempts)"
+        return text
+
+
+class APIConnectionError(APIError):
     """The API could not be reached, or the connection broke before a response arrived.
 
     ``request_sent`` is False when the failure happened before the request left the client,
     so repeating it cannot create anything twice.
     """
 
-    def __init__(self, message: str, *, request_sent: bool = True, attempts: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, request_sent: bool = True, **where: Any) -> None:
+        super().__init__(message, **where)
         self.request_sent = request_sent
-        self.attempts = attempts
-
-    def __str__(self) -> str:
-        if self.attempts > 1:
-            return f"{self.message} (after {self.attempts} attempts)"
-        return self.message
 
 
 class APITimeoutError(APIConnectionError):
     """The request did not complete within the configured timeout."""
 
 
-class APIStatusError(NtrvstaError):
+class APIStatusError(APIError):
     """The API answered with a non-success HTTP status."""
 
     def __init__(
@@ -73,27 +111,21 @@ class APIStatusError(NtrvstaError):
         status: int,
         code: str | None = None,
         body: Any = None,
-        request_id: str | None = None,
         headers: Mapping[str, str] | None = None,
-        attempts: int = 1,
+        **where: Any,
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, **where)
         self.status = status
-        self.code = code
+        self.code = scrub(code) if code is not None else None
         self.body = body
-        self.request_id = request_id
         self.headers: dict[str, str] = dict(headers or {})
-        self.attempts = attempts
 
-    def __str__(self) -> str:
+    def _detail(self) -> str:
         text = f"HTTP {self.status}: {self.message}"
         if self.code:
             text += f" (code {self.code})"
         if self.request_id:
             text += f" [request id {self.request_id}]"
-        if self.attempts > 1:
-            text += f" after {self.attempts} attempts"
         return text
 
 
@@ -142,8 +174,8 @@ class ResponseValidationError(NtrvstaError):
 
     def __init__(self, message: str, *, path: str = "$", body: Any = None) -> None:
         super().__init__(message)
-        self.message = message
-        self.path = path
+        self.message: str = self.args[0]
+        self.path = scrub(path)
         self.body = body
 
     def __str__(self) -> str:
@@ -177,7 +209,7 @@ class WebhookVerificationError(NtrvstaError):
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]
         self.reason = reason
 
 

@@ -54,6 +54,11 @@ class _Model:
 _M = TypeVar("_M", bound=_Model)
 
 
+def _result_ids(result_id: str | None, result_url: str | None) -> tuple[str, ...]:
+    """A result's ids that are present, ``result_id`` first: together they are one identity."""
+    return tuple(dict.fromkeys(value for value in (result_id, result_url) if value))
+
+
 @attrs.frozen
 class Candidate(_Model):
     """A candidate's identity; ``email`` is what makes two invitations the same (OP-6)."""
@@ -102,12 +107,17 @@ class Invitation(_Model):
 
 @attrs.frozen
 class ResultSummary(_Model):
-    """The minimal summary polling returns; the full result arrives only by webhook."""
+    """The minimal summary polling returns; the full result arrives only by webhook.
+
+    ``completed_at`` is an aware ``datetime`` when the server's value reads as a timestamp;
+    any other value is kept as text (OP-18) rather than refusing the result:
+    ``completed_datetime`` is the value as a datetime, or None.
+    """
 
     result_id: str | None = None
     result_url: str | None = None
     overall_score: float | None = None
-    completed_at: datetime | None = None
+    completed_at: datetime | str | None = None
     template_id: str | None = None
     external_posting_id: str | None = None
     invitation_id: str | None = None
@@ -128,13 +138,23 @@ class ResultSummary(_Model):
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """Every id the summary carries, ``result_id`` first: one identity in the inbox."""
-        return tuple(key for key in (self.result_id, self.result_url) if key)
+        """Every id of the result that is present, ``result_id`` first, then ``result_url``."""
+        return _result_ids(self.result_id, self.result_url)
+
+    @property
+    def completed_datetime(self) -> datetime | None:
+        """``completed_at`` when it is a readable timestamp, else None (it cannot be compared)."""
+        return self.completed_at if isinstance(self.completed_at, datetime) else None
 
 
 @attrs.frozen
 class Page(Generic[T]):
-    """One page of a listing; ``next_cursor`` is None on the last page."""
+    """One page of a listing; ``next_cursor`` is None on the last page.
+
+    ``skipped`` describes each item that could not be read (its JSON path and why; no value
+    from it), which the page left out instead of refusing the others. ``server_time`` is
+    the response's ``Date`` header, or None when it is absent or unreadable.
+    """
 
     items: tuple[T, ...]
     next_cursor: str | None = None
@@ -218,11 +238,11 @@ class ResultCompletedEvent(_Model):
     extra: dict[str, Any] = _extra()
 
     @property
-    def keys(self) -> tuple[str, ...]:
-        """Every id the event carries, ``result_id`` first: one identity in the inbox."""
-        return tuple(key for key in (self.result_id, self.result_url) if key)
-
-    @property
     def key(self) -> str:
         """The result's identity, the same one a ``ResultSummary`` of this result has."""
         return self.result_id
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every id of the result that is present, ``result_id`` first, then ``result_url``."""
+        return _result_ids(self.result_id, self.result_url)

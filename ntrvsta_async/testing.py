@@ -6,12 +6,15 @@ connected to it, both closed after the test. Configure it per test with
 ``@pytest.mark.ntrvsta_sandbox(**options)`` or for a whole module or project by
 overriding the ``ntrvsta_sandbox_options`` fixture. ``options`` are ``SandboxServer``'s
 keyword arguments plus ``client_options`` (keyword arguments for ``NtrvstaClient``).
-The fixture is async and needs pytest-asyncio (or an equivalent async plugin).
+The fixture is async and needs pytest-asyncio (the ``testing`` extra brings it): a test
+that uses it is marked ``asyncio`` by this plugin, so it runs in pytest-asyncio's default
+strict mode too, with no ``@pytest.mark.asyncio`` and no ``asyncio_mode`` setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import inspect
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
@@ -25,6 +28,7 @@ __all__ = ["MARKER", "SandboxFixture", "ntrvsta_sandbox", "ntrvsta_sandbox_optio
 
 #: The marker that passes options to the ``ntrvsta_sandbox`` fixture.
 MARKER = "ntrvsta_sandbox"
+_FIXTURE = "ntrvsta_sandbox"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -44,6 +48,26 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(**options): options for the ntrvsta_sandbox fixture "
         "(SandboxServer keyword arguments, plus client_options for NtrvstaClient)",
     )
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, None]:
+    """Mark each coroutine test that uses ``ntrvsta_sandbox`` (directly or through another
+    fixture) as an asyncio test, before pytest-asyncio decides how to run it."""
+    outcome = yield
+    if not collector.config.pluginmanager.hasplugin("asyncio"):
+        return
+    result = outcome.get_result()
+    for item in result if isinstance(result, list) else [result]:
+        if (
+            isinstance(item, pytest.Function)
+            and inspect.iscoroutinefunction(item.obj)
+            and _FIXTURE in item.fixturenames
+            and item.get_closest_marker("asyncio") is None
+        ):
+            item.add_marker(pytest.mark.asyncio)
 
 
 @attrs.frozen

@@ -49,8 +49,8 @@ SETTINGS: list[tuple[str, Callable[..., Any], type[Exception]]] = [
     ("socket_timeout", lambda **o: RedisInbox("redis://127.0.0.1:9", **o), ConfigurationError),
     ("ttl", lambda **o: RedisLease("redis://127.0.0.1:9", **o), ConfigurationError),
     ("socket_timeout", lambda **o: RedisLease("redis://127.0.0.1:9", **o), ConfigurationError),
-    ("status_created", Contract, ValueError),
-    ("status_reused", Contract, ValueError),
+    ("status_created", Contract, ConfigurationError),
+    ("status_reused", Contract, ConfigurationError),
 ]
 
 

@@ -33,7 +33,7 @@ def test_wrong_key_exits_4_with_one_line(sandbox: ThreadedSandbox) -> None:
     result = run_cli("results", "list", env=env)
     assert result.returncode == 4
     (line,) = result.stderr.splitlines()
-    assert line.startswith("error: HTTP 401")
+    assert line.startswith("error: GET /v1/interview-results: HTTP 401")
     assert "sbx_wrong_key_123456" not in result.stderr
 
 
@@ -44,7 +44,7 @@ def test_debug_shows_the_traceback_and_debug_logs(sandbox: ThreadedSandbox) -> N
     assert "Traceback (most recent call last)" in result.stderr
     assert "AuthenticationError" in result.stderr
     assert " DEBUG " in result.stderr
-    assert result.stderr.splitlines()[-1].startswith("error: HTTP 401")
+    assert result.stderr.splitlines()[-1].startswith("error: GET /v1/interview-results: HTTP 401")
     assert "sbx_wrong_key_123456" not in result.stderr
 
 
@@ -99,7 +99,9 @@ def test_unreachable_api_is_an_operational_failure() -> None:
     env = clean_env(NTRVSTA_API_KEY="k", NTRVSTA_BASE_URL="http://127.0.0.1:9")
     result = run_cli("results", "list", env=env)
     assert result.returncode == 1
-    assert error_lines(result.stderr)[-1].startswith("error: could not connect")
+    assert error_lines(result.stderr)[-1].startswith(
+        "error: GET /v1/interview-results: could not connect"
+    )
 
 
 def test_help_documents_the_exit_codes_and_every_command() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -89,7 +90,7 @@ def test_happy_path_invites_every_row_then_a_rerun_sends_nothing(
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert (summary["resumed"], summary["invited"], summary["rows"]) == (30, 0, 30)
-    assert "resuming: 30 row(s) already invited" in again.stderr
+    assert "resuming: 30 candidate(s) already invited" in again.stderr
     assert sandbox.server.request_counts["invitations"] == sent, "nothing sent again"
 
 
@@ -164,7 +165,9 @@ def test_unknown_template_stops_early_with_one_line(
     assert result.returncode == 1
     errors = error_lines(result.stderr)
     assert len(errors) == 1
-    assert errors[0].startswith("error: template tpl_missing: HTTP 404")
+    assert errors[0].startswith(
+        "error: template tpl_missing: POST /v1/interview-invitations: HTTP 404"
+    )
     assert sandbox.server.request_counts["invitations"] < 20, "stopped at the first 404"
 
 
@@ -219,7 +222,7 @@ def test_crash_then_rerun_resumes_and_invites_each_candidate_once(
     )
 
     assert rerun.returncode == 0, rerun.stderr
-    assert f"resuming: {len(before)} row(s) already invited" in rerun.stderr
+    assert f"resuming: {len(before)} candidate(s) already invited" in rerun.stderr
     assert f"already done {len(before)}" in rerun.stdout
     ok_lines = Counter(r["line"] for r in _records(out) if r["status"] == "ok")
     assert set(ok_lines) == set(range(2, 92)), "every row succeeded"
@@ -244,7 +247,10 @@ def test_ctrl_c_exits_130_and_a_rerun_finishes(
     finally:
         _, err = process.communicate(timeout=10)
     assert process.returncode == 130
-    assert error_lines(err.decode()) == ["error: interrupted"]
+    [line] = error_lines(err.decode())
+    assert re.fullmatch(
+        r"error: interrupted after \d+/60; run the same command again to resume", line
+    ), line
     assert b"Traceback" not in err
 
     rerun = run_cli(

@@ -58,7 +58,7 @@ async def test_overridden_paths_header_page_keys_and_statuses(mock: aioresponses
     [{"results_path": "v1/results"}, {"page_items_keys": ()}, {"page_cursor_keys": ("",)}],
 )
 def test_invalid_contract_values_are_refused(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 - attrs validators raise plain ValueError
+    with pytest.raises(ConfigurationError):
         Contract(**kwargs)  # type: ignore[arg-type]
 
 

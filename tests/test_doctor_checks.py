@@ -230,3 +230,73 @@ def test_an_unreadable_contract_file_is_a_configuration_error(tmp_path: Path) ->
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(ConfigurationError, match="is not JSON"):
         load_contract(bad)
+
+
+def _filtering(names: dict[str, str], *, unknown_posting_404: bool = False) -> Handler:
+    """Results completed on 1 May 2020 (template tpl_1, posting job-1), filtered by the query
+    names given (``{"since": "time", "template_id": "template"}``); other names are ignored."""
+    records = [
+        {**item, "completedAt": "2020-05-01T10:00:00Z", "templateId": "tpl_1"} for item in ITEMS
+    ]
+
+    async def results(request: web.Request) -> web.StreamResponse:
+        kept = list(records)
+        for name, value in request.query.items():
+            what = names.get(name)
+            if what == "time":
+                kept = [r for r in kept if r["completedAt"] >= value]
+            elif what == "template":
+                kept = [r for r in kept if r["templateId"] == value]
+            elif what == "posting":
+                if unknown_posting_404 and value != "job-1":
+                    return web.json_response({"message": "no such posting"}, status=404)
+        return web.json_response({"items": kept, "nextCursor": None})
+
+    return results
+
+
+FILTER_CHECKS = ("filter-completed-after", "filter-template-id", "filter-external-posting-id")
+
+
+async def test_filters_a_server_honours_are_ok() -> None:
+    names = {"completedAfter": "time", "templateId": "template", "externalPostingId": "posting"}
+    async with serve(_filtering(names, unknown_posting_404=True)) as url:
+        report = await run_doctor(KEY, url)
+    for check in FILTER_CHECKS:
+        assert report.finding(check).status is Status.OK, report.finding(check)
+    assert "returned no results" in report.finding("filter-template-id").observed
+    assert "HTTP 404" in report.finding("filter-external-posting-id").observed
+
+
+async def test_filters_read_under_other_names_become_overrides() -> None:
+    names = {"since": "time", "template_id": "template"}
+    async with serve(_filtering(names)) as url:
+        report = await run_doctor(KEY, url)
+    after = report.finding("filter-completed-after")
+    assert after.status is Status.DIFFERS
+    assert after.override == {"param_completed_after": "since"}
+    assert "completedAfter: 3 result(s) although none can match" in after.observed
+    assert report.finding("filter-template-id").override == {"param_template_id": "template_id"}
+    posting = report.finding("filter-external-posting-id")
+    assert posting.status is Status.DIFFERS
+    assert posting.override == {}
+    assert "filter on result.external_posting_id" in (posting.fix or "")
+    contract = report.suggested_contract()
+    assert (contract.param_completed_after, contract.param_template_id) == ("since", "template_id")
+
+
+async def test_a_server_that_ignores_the_time_bound_is_named_with_the_client_side_filter() -> None:
+    async with serve(_filtering({})) as url:
+        report = await run_doctor(KEY, url)
+    after = report.finding("filter-completed-after")
+    assert after.status is Status.DIFFERS
+    assert after.override == {}
+    assert "drop older results themselves" in (after.fix or "")
+
+
+async def test_filters_are_not_judged_without_results() -> None:
+    async with serve(_page({"items": [], "nextCursor": None})) as url:
+        report = await run_doctor(KEY, url)
+    for check in FILTER_CHECKS:
+        assert report.finding(check).status is Status.UNKNOWN
+        assert "no results to filter" in report.finding(check).observed

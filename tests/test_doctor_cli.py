@@ -66,11 +66,11 @@ def test_default_sandbox_prints_every_check_ok(plain: ThreadedSandbox) -> None:
     code, output = _invoke(plain, *PROBE_ARGS)
     assert code == 0, output
     statuses = [line.split()[-1] for line in output.splitlines() if line.startswith("OP-")]
-    assert statuses == ["OK"] * 14
-    assert output.count("  assumed:  ") == 14
+    assert statuses == ["OK"] * 17
+    assert output.count("  assumed:  ") == 17
     assert "OP-8   page-items-key       OK" in output
-    assert "14 checks against" in output
-    assert "14 OK, 0 DIFFERS, 0 UNKNOWN" in output
+    assert "17 checks against" in output
+    assert "17 OK, 0 DIFFERS, 0 UNKNOWN" in output
     assert "Every check that could run matches" in output
 
 

@@ -67,7 +67,7 @@ async def test_webhook_service_handles_each_result_once_by_webhook_or_poller(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     config = webhook_service.Config(
-        secrets=(SECRET,),
+        verifier=WebhookVerifier(SECRET),
         inbox=tmp_path / "inbox.sqlite3",
         out=tmp_path / "results.jsonl",
         api_key=sandbox.api_key,

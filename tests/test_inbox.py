@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from ntrvsta_async import ConfigurationError
-from ntrvsta_async.reconcile import Claim, ClaimState, Inbox, MemoryInbox, SQLiteInbox
+from ntrvsta_async.errors import InboxError
+from ntrvsta_async.reconcile import ClaimState, Inbox, MemoryInbox, SQLiteInbox
+from tests.inbox_contract import Elapse, InboxContract
 
 
 class FakeClock:
@@ -25,120 +27,39 @@ class FakeClock:
 InboxFactory = Callable[[FakeClock], Inbox]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def make_inbox(request: pytest.FixtureRequest, tmp_path: Path) -> InboxFactory:
-    if request.param == "memory":
-        return lambda clock: MemoryInbox(clock=clock)
-    return lambda clock: SQLiteInbox(tmp_path / "inbox.sqlite3", clock=clock)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
 @pytest.fixture
-async def inbox(make_inbox: InboxFactory, clock: FakeClock) -> AsyncIterator[Inbox]:
-    async with make_inbox(clock) as opened:
-        yield opened
+def elapse(clock: FakeClock) -> Elapse:
+    async def elapse(seconds: float) -> None:
+        clock.now += seconds
+        await asyncio.sleep(seconds)
+
+    return elapse
 
 
-async def test_backends_satisfy_the_protocol(inbox: Inbox) -> None:
-    assert isinstance(inbox, Inbox)
+class TestMemoryInbox(InboxContract):
+    @pytest.fixture
+    async def inbox(self, clock: FakeClock) -> AsyncIterator[Inbox]:
+        async with MemoryInbox(clock=clock) as opened:
+            yield opened
 
 
-async def test_first_claim_wins_then_in_progress_then_done(inbox: Inbox) -> None:
-    first = await inbox.claim("res_1")
-    assert first.state is ClaimState.CLAIMED
-    assert first.acquired
-    assert first.token
-
-    assert await inbox.claim("res_1") == Claim(ClaimState.IN_PROGRESS, None)
-    assert not await inbox.is_done("res_1")
-
-    await inbox.complete("res_1", first.token)
-    assert await inbox.is_done("res_1")
-    assert await inbox.claim("res_1") == Claim(ClaimState.DONE, None)
-    assert (await inbox.claim("res_2")).state is ClaimState.CLAIMED
+class TestSQLiteInbox(InboxContract):
+    @pytest.fixture
+    async def inbox(self, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Inbox]:
+        async with SQLiteInbox(tmp_path / "inbox.sqlite3", clock=clock) as opened:
+            yield opened
 
 
-async def test_release_lets_the_key_be_claimed_again(inbox: Inbox) -> None:
-    claim = await inbox.claim("k")
-    assert claim.token is not None
-    await inbox.release("k", "not-the-token")
-    assert (await inbox.claim("k")).state is ClaimState.IN_PROGRESS
-
-    await inbox.release("k", claim.token)
-    again = await inbox.claim("k")
-    assert again.state is ClaimState.CLAIMED
-    assert again.token != claim.token
-
-
-async def test_expired_claim_is_taken_over(inbox: Inbox, clock: FakeClock) -> None:
-    crashed = await inbox.claim("k", ttl=10)
-    assert crashed.token is not None
-    clock.now += 9.9
-    assert (await inbox.claim("k", ttl=10)).state is ClaimState.IN_PROGRESS
-    clock.now += 0.2
-    taker = await inbox.claim("k", ttl=10)
-    assert taker.state is ClaimState.CLAIMED
-    assert taker.token not in (None, crashed.token)
-
-    await inbox.release("k", crashed.token)
-    assert (await inbox.claim("k")).state is ClaimState.IN_PROGRESS
-
-
-async def test_stale_token_completion_still_marks_done(inbox: Inbox, clock: FakeClock) -> None:
-    slow = await inbox.claim("k", ttl=5)
-    clock.now += 6
-    taker = await inbox.claim("k", ttl=5)
-    assert slow.token is not None
-    assert taker.token is not None
-
-    await inbox.complete("k", slow.token)
-    assert await inbox.is_done("k")
-    await inbox.release("k", taker.token)
-    assert await inbox.is_done("k")
-
-
-async def test_done_is_permanent(inbox: Inbox, clock: FakeClock) -> None:
-    claim = await inbox.claim("k", ttl=1)
-    assert claim.token is not None
-    await inbox.complete("k", claim.token)
-    await inbox.release("k", claim.token)
-    clock.now += 10_000
-    assert (await inbox.claim("k", ttl=1)).state is ClaimState.DONE
-
-
-async def test_concurrent_claims_have_exactly_one_winner(inbox: Inbox) -> None:
-    claims = await asyncio.gather(*(inbox.claim("same") for _ in range(50)))
-    states = [c.state for c in claims]
-    assert states.count(ClaimState.CLAIMED) == 1
-    assert states.count(ClaimState.IN_PROGRESS) == 49
-
-
-async def test_checkpoints_store_values_and_respect_fences(inbox: Inbox) -> None:
-    assert await inbox.get_checkpoint("cursor") is None
-    assert await inbox.set_checkpoint("cursor", "a")
-    assert await inbox.get_checkpoint("cursor") == "a"
-
-    assert await inbox.set_checkpoint("cursor", "b", fence=5)
-    assert not await inbox.set_checkpoint("cursor", "stale", fence=4)
-    assert await inbox.get_checkpoint("cursor") == "b"
-    assert await inbox.set_checkpoint("cursor", "c", fence=5)
-    assert await inbox.set_checkpoint("cursor", "d")
-    assert not await inbox.set_checkpoint("cursor", "stale", fence=4)
-    assert await inbox.get_checkpoint("cursor") == "d"
-    assert await inbox.set_checkpoint("cursor", "e", fence=6)
-    assert await inbox.get_checkpoint("cursor") == "e"
-
-    assert await inbox.set_checkpoint("other", "x", fence=1)
-    assert await inbox.get_checkpoint("other") == "x"
-
-
-async def test_non_positive_ttl_is_refused(inbox: Inbox) -> None:
-    with pytest.raises(ValueError, match="ttl"):
-        await inbox.claim("k", ttl=0)
+@pytest.fixture(params=["memory", "sqlite"])
+def make_inbox(request: pytest.FixtureRequest, tmp_path: Path) -> InboxFactory:
+    if request.param == "memory":
+        return lambda clock: MemoryInbox(clock=clock)
+    return lambda clock: SQLiteInbox(tmp_path / "inbox.sqlite3", clock=clock)
 
 
 async def test_closed_inbox_refuses_use(make_inbox: InboxFactory, clock: FakeClock) -> None:
@@ -199,3 +120,28 @@ def test_missing_aiosqlite_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setitem(sys.modules, "aiosqlite", None)
     with pytest.raises(ConfigurationError, match=r"pip install 'ntrvsta-async\[sqlite\]'"):
         SQLiteInbox(tmp_path / "x.db")
+
+
+async def test_a_locked_sqlite_file_is_an_inbox_error(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.db"
+    async with SQLiteInbox(path) as inbox:
+        await inbox.is_done("warm-up")  # creates the file and its tables
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        async with SQLiteInbox(path, busy_timeout=0.1) as blocked:
+            with pytest.raises(InboxError, match="locked"):
+                await blocked.claim(("r", "u"))
+            with pytest.raises(InboxError):
+                await blocked.get_checkpoint("x")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_an_unclosed_sqlite_inbox_says_how_to_close_it(tmp_path: Path) -> None:
+    inbox = SQLiteInbox(tmp_path / "inbox.db")
+    await inbox.is_done("x")
+    with pytest.warns(ResourceWarning, match="async with"):
+        inbox.__del__()
+    await inbox.close()

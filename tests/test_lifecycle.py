@@ -22,7 +22,15 @@ from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 
 from ntrvsta_async import InvitationRequest, NtrvstaClient, ResultCompletedEvent, ResultSummary
-from ntrvsta_async.reconcile import Claim, ClaimState, Inbox, MemoryInbox, ResultPoller, SQLiteInbox
+from ntrvsta_async.reconcile import (
+    Claim,
+    ClaimState,
+    Inbox,
+    MemoryInbox,
+    ResultKeys,
+    ResultPoller,
+    SQLiteInbox,
+)
 from ntrvsta_async.webhooks import WebhookVerifier, sign, track_webhook_tasks, webhook_handler
 
 API_KEY = "ntr_live_lifecycle_0123456789"
@@ -347,7 +355,7 @@ class ObservedInbox(SQLiteInbox):
         super().__init__(path)
         self.claiming = asyncio.Event()
 
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+    async def claim(self, key: ResultKeys, *, ttl: float = 300.0) -> Claim:
         self.claiming.set()
         return await super().claim(key, ttl=ttl)
 

@@ -1,4 +1,4 @@
-"""``RedisInbox``: the shared Inbox contract of tests/test_inbox.py on a real Redis, then
+"""``RedisInbox``: the shared Inbox contract (tests/inbox_contract.py) on a real Redis, then
 what only Redis does (server-side expiry, prefixes, several replicas, errors, redaction)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import contextlib
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -16,24 +17,13 @@ import redis.asyncio
 
 from ntrvsta_async import ConfigurationError, NtrvstaError
 from ntrvsta_async.errors import InboxError
-from ntrvsta_async.reconcile import ClaimState, Inbox, RedisInbox
-from tests import test_inbox as contract
+from ntrvsta_async.reconcile import ClaimState, RedisInbox, RedisLease
+from tests.inbox_contract import Elapse, InboxContract
 from tests.redis_support import RedisProcess, redis_process, redis_server
 
 __all__ = ["redis_process", "redis_server"]
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def clock() -> contract.FakeClock:
-    return contract.FakeClock()
-
-
-@pytest.fixture
-def make_inbox(redis_server: str) -> Callable[[contract.FakeClock], Inbox]:
-    # Redis expires claims on its own clock; the contract tests below never move the fake one.
-    return lambda _clock: RedisInbox(redis_server, prefix="contract:")
 
 
 @pytest.fixture
@@ -59,20 +49,21 @@ def closed_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-# The backend-independent contract, run unchanged against Redis.
-test_satisfies_the_protocol = contract.test_backends_satisfy_the_protocol
-test_first_claim_wins_then_in_progress_then_done = (
-    contract.test_first_claim_wins_then_in_progress_then_done
-)
-test_release_lets_the_key_be_claimed_again = contract.test_release_lets_the_key_be_claimed_again
-test_concurrent_claims_have_exactly_one_winner = (
-    contract.test_concurrent_claims_have_exactly_one_winner
-)
-test_checkpoints_store_values_and_respect_fences = (
-    contract.test_checkpoints_store_values_and_respect_fences
-)
-test_non_positive_ttl_is_refused = contract.test_non_positive_ttl_is_refused
-test_closed_inbox_refuses_use = contract.test_closed_inbox_refuses_use
+class TestRedisInboxContract(InboxContract):
+    """The backend-independent contract, on Redis's own clock."""
+
+    @pytest.fixture
+    def elapse(self) -> Elapse:
+        return asyncio.sleep
+
+
+async def test_closed_inbox_refuses_use(redis_server: str) -> None:
+    inbox = RedisInbox(redis_server)
+    async with inbox:
+        await inbox.claim("k")
+    with pytest.raises(ConfigurationError, match="closed"):
+        await inbox.claim("k")
+    await inbox.close()
 
 
 async def test_expired_claim_is_taken_over_on_the_server_clock(inbox: RedisInbox) -> None:
@@ -86,20 +77,6 @@ async def test_expired_claim_is_taken_over_on_the_server_clock(inbox: RedisInbox
 
     await inbox.release("k", crashed.token)
     assert (await inbox.claim("k")).state is ClaimState.IN_PROGRESS
-
-
-async def test_stale_token_completion_still_marks_done(inbox: RedisInbox) -> None:
-    slow = await inbox.claim("k", ttl=0.1)
-    await asyncio.sleep(0.2)
-    taker = await inbox.claim("k", ttl=10)
-    assert slow.token is not None
-    assert taker.token is not None
-
-    await inbox.complete("k", slow.token)
-    assert await inbox.is_done("k")
-    await inbox.release("k", taker.token)
-    assert await inbox.is_done("k")
-    assert (await inbox.claim("k")).state is ClaimState.DONE
 
 
 async def test_claims_expire_in_redis_and_done_marks_never_by_default(
@@ -225,3 +202,29 @@ def test_importing_reconcile_does_not_import_redis() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+async def test_correct_use_emits_no_warning(redis_server: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        async with RedisInbox(redis_server) as inbox, RedisLease(redis_server, "w", ttl=5) as lease:
+            claim = await inbox.claim(("a", "b"))
+            assert claim.token is not None
+            await inbox.complete(("a", "b"), claim.token)
+            assert await lease.acquire()
+
+
+@pytest.mark.parametrize("owner", [RedisInbox, RedisLease])
+@pytest.mark.parametrize(
+    "url", ["redis://:hunter2secret@h:notaport/0", "redis://user:hunter2secret@h:99999999"]
+)
+def test_unreadable_url_is_a_configuration_error_without_the_password(
+    owner: type[RedisInbox] | type[RedisLease], url: str
+) -> None:
+    make: Callable[[], object] = (
+        (lambda: RedisLease(url, "x", ttl=5)) if owner is RedisLease else (lambda: RedisInbox(url))
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        make()
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in repr(caught.value)

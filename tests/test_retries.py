@@ -13,6 +13,7 @@ from aioresponses import aioresponses
 from ntrvsta_async import (
     APIConnectionError,
     BadRequestError,
+    ConfigurationError,
     NtrvstaClient,
     RateLimitError,
     RetryPolicy,
@@ -99,7 +100,7 @@ async def test_other_4xx_never_retried(
 
 async def test_max_retries_option(mock: aioresponses, sleeps: RecordingSleep) -> None:
     mock.get(RESULTS, status=500, repeat=True)
-    policy = RetryPolicy(sleep=sleeps)
+    policy = RetryPolicy(sleep=sleeps, max_retries=5)  # the same count twice is no conflict
     async with NtrvstaClient(
         api_key=API_KEY, base_url=BASE, retry_policy=policy, max_retries=5
     ) as client:
@@ -220,5 +221,5 @@ def test_parse_retry_after_http_date() -> None:
 
 
 def test_policy_rejects_negative_values() -> None:
-    with pytest.raises(ValueError, match="max_retries"):
+    with pytest.raises(ConfigurationError, match="max_retries"):
         RetryPolicy(max_retries=-1)

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ntrvsta_async import ResultCompletedEvent
-from ntrvsta_async.reconcile import Claim, ClaimState, Inbox, MemoryInbox, SQLiteInbox
+from ntrvsta_async.reconcile import Claim, ClaimState, Inbox, MemoryInbox, ResultKeys, SQLiteInbox
 from ntrvsta_async.webhooks import (
     WebhookVerifier,
     setup_webhooks,
@@ -270,7 +270,7 @@ class CountingInbox(MemoryInbox):
         super().__init__()
         self.claims = 0
 
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+    async def claim(self, key: ResultKeys, *, ttl: float = 300.0) -> Claim:
         self.claims += 1
         return await super().claim(key, ttl=ttl)
 
@@ -331,7 +331,7 @@ async def test_unknown_event_is_acknowledged_but_not_passed_on(start: Start) -> 
 
 
 class BrokenInbox(MemoryInbox):
-    async def claim(self, key: str, *, ttl: float = 300.0) -> Claim:
+    async def claim(self, key: ResultKeys, *, ttl: float = 300.0) -> Claim:
         raise OSError("disk on fire")
 
 

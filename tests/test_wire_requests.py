@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -267,11 +266,8 @@ async def test_bodies_are_the_same_json_whichever_encoder(
         template_id="tpl_ü",
         candidate=Candidate(email="zoë@example.com"),
         extra_body={
-            "score": float("nan"),
-            "limit": float("-inf"),
             "ref": ref,
             "tier": Tier.GOLD,
-            "weight": Weight.UNKNOWN,
             "tags": ("a", "b"),
             "nested": {"big": 2**70, "keys": {1: "one"}},
         },
@@ -281,11 +277,8 @@ async def test_bodies_are_the_same_json_whichever_encoder(
     assert json.loads(raw) == {
         "templateId": "tpl_ü",
         "candidate": {"email": "zoë@example.com"},
-        "score": None,
-        "limit": None,
         "ref": str(ref),
         "tier": "gold",
-        "weight": None,
         "tags": ["a", "b"],
         "nested": {"big": 2**70, "keys": {"1": "one"}},
     }
@@ -298,6 +291,10 @@ async def test_bodies_are_the_same_json_whichever_encoder(
         {"blob": b"\x00"},
         {"thing": object()},
         {"scores": {float("nan"): 1}},
+        {"score": float("nan")},
+        {"limit": float("-inf")},
+        {"nested": [{"deep": (1.0, float("inf"))}]},
+        {"weight": Weight.UNKNOWN},
     ],
 )
 async def test_a_body_json_cannot_carry_is_refused_and_nothing_sent(
@@ -311,20 +308,14 @@ async def test_a_body_json_cannot_carry_is_refused_and_nothing_sent(
 
 
 _JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
 
 
 @given(value=_JSON_VALUES)
@@ -337,7 +328,7 @@ def test_both_encoders_write_the_same_value(value: Any) -> None:
         plain = _json.dumps(value)
     finally:
         _json._orjson = saved
-    assert json.loads(fast) == json.loads(plain) == _finite(value)
+    assert json.loads(fast) == json.loads(plain) == value
 
 
 async def test_a_reused_flag_from_the_status_keeps_the_body_as_sent_in_errors(

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ntrvsta_async._version import __version__
-from ntrvsta_async.assumptions import ENV_BASE_URL
 from ntrvsta_async.cli.capture_cmd import capture
 from ntrvsta_async.cli.common import (
     API_KEY_WARNING,
@@ -15,6 +14,7 @@ from ntrvsta_async.cli.common import (
     CliState,
     NtrvstaGroup,
     configure_logging,
+    connection_options,
     warn,
 )
 from ntrvsta_async.cli.demo_cmd import demo
@@ -36,31 +36,11 @@ __all__ = ["cli"]
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, prog_name="ntrvsta")
-@click.option(
-    "--base-url",
-    envvar=ENV_BASE_URL,
-    metavar="URL",
-    help=f"API base URL, stage path included [env {ENV_BASE_URL}; default: production].",
-)
-@click.option(
-    "--api-key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="NTRVSTA_API_KEY_FILE",
-    help="Read the API key from this file [env NTRVSTA_API_KEY_FILE].",
-)
+@connection_options(on_group=True)
 @click.option(
     "--api-key",
     metavar="KEY",
     help="The API key itself (warns: it lands in shell history). Prefer NTRVSTA_API_KEY.",
-)
-@click.option(
-    "--contract",
-    "contract_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="NTRVSTA_CONTRACT_FILE",
-    metavar="FILE",
-    help="Contract overrides (JSON, as `doctor --save-contract` writes them) for every"
-    " command that calls the API [env NTRVSTA_CONTRACT_FILE].",
 )
 @click.option(
     "--allow-insecure-http",
@@ -75,14 +55,17 @@ def cli(
     ctx: click.Context,
     base_url: str | None,
     api_key_file: Path | None,
-    api_key: str | None,
     contract_file: Path | None,
+    auth_scheme: str | None,
+    api_key: str | None,
     allow_insecure_http: bool,
     debug: bool,
 ) -> None:
     """NTRVSTA partner API tools: templates, invitations, results, webhooks, a sandbox.
 
-    The API key comes from NTRVSTA_API_KEY or --api-key-file.
+    The API key comes from NTRVSTA_API_KEY or --api-key-file. --base-url, --api-key-file,
+    --contract and --auth-scheme may also follow the command (ntrvsta results list
+    --base-url URL).
     """
     configure_logging(debug)
     if api_key is not None and api_key_file is not None:
@@ -94,6 +77,7 @@ def cli(
         api_key=api_key,
         api_key_file=api_key_file,
         contract_file=contract_file,
+        auth_scheme=auth_scheme,
         allow_insecure_http=allow_insecure_http,
         debug=debug,
     )

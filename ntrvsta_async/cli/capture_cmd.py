@@ -128,7 +128,8 @@ def capture(
 
     Each delivery is answered 200 and written to --out; the report names the signature
     scheme that matched (OP-13), with the index of the secret, and which payload fields
-    arrived (OP-15). A recorded pair becomes a test fixture as it is.
+    arrived (OP-15); the open points are named in ntrvsta_async/assumptions.py. A
+    recorded pair becomes a test fixture as it is.
     """
     secrets_list = require_secrets(secrets)
     captures: list[DeliveryAnalysis] = []

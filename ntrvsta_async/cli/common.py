@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar, get_args
 
 import attrs
 import click
 
 from ntrvsta_async._version import __version__
-from ntrvsta_async.assumptions import ENV_API_KEY, Contract
+from ntrvsta_async.assumptions import ENV_API_KEY, ENV_BASE_URL, ENV_WEBHOOK_SECRET, Contract
 from ntrvsta_async.errors import (
     AuthenticationError,
     ConfigurationError,
     InvalidArgumentError,
     NtrvstaError,
 )
+from ntrvsta_async.transport import AuthScheme
 
 if TYPE_CHECKING:
     from ntrvsta_async.client import NtrvstaClient
+    from ntrvsta_async.doctor import SavedContract
 
 __all__ = [
     "API_KEY_WARNING",
@@ -42,7 +46,9 @@ __all__ = [
     "ConfigError",
     "NtrvstaGroup",
     "aclose",
+    "cancel_on_signals",
     "configure_logging",
+    "connection_options",
     "describe",
     "echo_json",
     "exit_code_for",
@@ -54,6 +60,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK: Final = 0
 """Success."""
@@ -120,6 +127,7 @@ class CliState:
     api_key: str | None = attrs.field(default=None, repr=False)
     api_key_file: Path | None = None
     contract_file: Path | None = None
+    auth_scheme: str | None = None
     allow_insecure_http: bool = False
     debug: bool = False
 
@@ -143,22 +151,35 @@ class CliState:
             raise ConfigError(f"no API key: set {ENV_API_KEY} or pass --api-key-file PATH")
         return key
 
-    def contract(self) -> Contract | None:
-        """The contract overrides of ``--contract FILE``, or None for the default contract."""
+    def saved_contract(self) -> SavedContract | None:
+        """What ``--contract FILE`` holds (overrides and auth scheme), or None without one."""
         if self.contract_file is None:
             return None
-        from ntrvsta_async.doctor import load_contract
+        from ntrvsta_async.doctor import read_contract_file
 
         try:
-            return load_contract(self.contract_file)
+            return read_contract_file(self.contract_file)
         except ConfigurationError as exc:
             raise ConfigError(str(exc)) from None
+
+    def contract(self) -> Contract | None:
+        """The contract overrides of ``--contract FILE``, or None for the default contract."""
+        saved = self.saved_contract()
+        return saved.contract if saved is not None else None
+
+    def resolved_auth_scheme(self) -> str:
+        """``--auth-scheme`` (or its variable), else the contract file's scheme, else api-key."""
+        if self.auth_scheme is not None:
+            return self.auth_scheme
+        saved = self.saved_contract()
+        return (saved.auth_scheme if saved is not None else None) or "api-key"
 
     def client(self, **options: Any) -> NtrvstaClient:
         """A new ``NtrvstaClient`` from these options (use it with ``async with``)."""
         from ntrvsta_async.client import NtrvstaClient
 
         options.setdefault("contract", self.contract())
+        options.setdefault("auth_scheme", self.resolved_auth_scheme())
         return NtrvstaClient(
             api_key=self.resolve_api_key(),
             base_url=self.base_url,
@@ -166,6 +187,83 @@ class CliState:
             allow_insecure_http=self.allow_insecure_http,
             **options,
         )
+
+
+AUTH_SCHEME_ENV: Final = "NTRVSTA_AUTH_SCHEME"
+
+
+def _set_state(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Apply a connection option given after the subcommand to the shared ``CliState``."""
+    if value is None:
+        return
+    state = ctx.find_object(CliState)
+    if state is None:
+        state = ctx.ensure_object(CliState)
+    assert param.name is not None
+    setattr(state, param.name, value)
+
+
+def connection_options(*, on_group: bool) -> Callable[[F], F]:
+    """``--base-url``, ``--api-key-file``, ``--contract`` and ``--auth-scheme``.
+
+    On the group they read their variables and reach the command as arguments; on a
+    subcommand (so they may follow it too) they override the group's values in ``CliState``.
+    """
+    extra: dict[str, Any] = {} if on_group else {"expose_value": False, "callback": _set_state}
+
+    def env(name: str) -> dict[str, Any]:
+        return {"envvar": name} if on_group else {}
+
+    def also(text: str) -> str:
+        return text if on_group else text.split(" [env", 1)[0] + " (also before the command)."
+
+    options = [
+        click.option(
+            "--base-url",
+            metavar="URL",
+            help=also(
+                f"API base URL, stage path included [env {ENV_BASE_URL}; default: production]."
+            ),
+            **env(ENV_BASE_URL),
+            **extra,
+        ),
+        click.option(
+            "--api-key-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=also("Read the API key from this file [env NTRVSTA_API_KEY_FILE]."),
+            **env("NTRVSTA_API_KEY_FILE"),
+            **extra,
+        ),
+        click.option(
+            "--contract",
+            "contract_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="FILE",
+            help=also(
+                "Contract overrides and auth scheme (JSON, as `doctor --save-contract` writes"
+                " them) for every command that calls the API [env NTRVSTA_CONTRACT_FILE]."
+            ),
+            **env("NTRVSTA_CONTRACT_FILE"),
+            **extra,
+        ),
+        click.option(
+            "--auth-scheme",
+            type=click.Choice(get_args(AuthScheme)),
+            help=also(
+                "How the key is sent: X-Ntrvsta-Api-Key (api-key) or Authorization: Bearer"
+                f" (bearer) [env {AUTH_SCHEME_ENV}; default: the contract file's, else api-key]."
+            ),
+            **env(AUTH_SCHEME_ENV),
+            **extra,
+        ),
+    ]
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -285,6 +383,31 @@ def quiet_retries() -> None:
             handler.addFilter(_RetryNotices())
 
 
+@contextlib.contextmanager
+def cancel_on_signals() -> Iterator[Callable[[], bool]]:
+    """Cancel the running task on SIGINT or SIGTERM, so it can stop cleanly and say where;
+    yields a function telling whether a signal came."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        if task is not None:
+            task.cancel()
+
+    installed: list[signal.Signals] = []
+    for wanted in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(wanted, on_signal, wanted)
+            installed.append(wanted)
+    try:
+        yield lambda: bool(received)
+    finally:
+        for done in installed:
+            loop.remove_signal_handler(done)
+
+
 def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``main()`` on a fresh event loop and return its result."""
     return asyncio.run(main())
@@ -317,20 +440,26 @@ def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-WEBHOOK_SECRET_ENV: Final = "NTRVSTA_WEBHOOK_SECRET"  # noqa: S105 - a variable name
+WEBHOOK_SECRET_ENV: Final = ENV_WEBHOOK_SECRET
 
 webhook_secrets_option = click.option(
     "--secret",
     "secrets",
     multiple=True,
-    envvar=WEBHOOK_SECRET_ENV,
-    help=f"Signing secret; repeat while rotating [env {WEBHOOK_SECRET_ENV}, space-separated].",
+    help="Signing secret; repeat, or separate by commas, while rotating"
+    f" [env {WEBHOOK_SECRET_ENV}: commas and/or whitespace between secrets].",
 )
 """The ``--secret`` option of the webhook commands (several while a secret rotates)."""
 
 
 def require_secrets(secrets: tuple[str, ...]) -> list[str]:
-    """The given webhook secrets, or a usage error naming both ways to pass one."""
+    """The secrets of ``--secret``, else of ``NTRVSTA_WEBHOOK_SECRET``, read in the one format
+    ``WebhookVerifier.from_env`` reads; none is a usage error naming both ways to pass one."""
+    from ntrvsta_async.webhooks.signing import parse_secrets
+
+    found = [secret for value in secrets for secret in parse_secrets(value)]
     if not secrets:
+        found = list(parse_secrets(os.environ.get(WEBHOOK_SECRET_ENV, "")))
+    if not found:
         raise click.UsageError(f"no secret: pass --secret or set {WEBHOOK_SECRET_ENV}")
-    return list(secrets)
+    return found

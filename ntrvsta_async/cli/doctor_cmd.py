@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import click
 
@@ -13,6 +13,7 @@ from ntrvsta_async.cli.common import (
     EXIT_FAILURE,
     CliState,
     ConfigError,
+    connection_options,
     echo_json,
     run_async,
     stdout_is_tty,
@@ -85,25 +86,7 @@ def _print_fixes(report: DoctorReport, saved: Path | None) -> None:
 
 
 @click.command("doctor")
-@click.option(
-    "--base-url",
-    metavar="URL",
-    help="Environment to check (default: the global --base-url, NTRVSTA_BASE_URL, production).",
-)
-@click.option(
-    "--auth-scheme",
-    type=click.Choice(["api-key", "bearer"]),
-    default="api-key",
-    show_default=True,
-    help="How your client sends the key: X-Ntrvsta-Api-Key, or Authorization: Bearer.",
-)
-@click.option(
-    "--contract",
-    "contract_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="JSON file of Contract overrides to check instead of the SDK's assumptions.",
-)
+@connection_options(on_group=False)
 @click.option(
     "--write-probe",
     is_flag=True,
@@ -138,9 +121,6 @@ def _print_fixes(report: DoctorReport, saved: Path | None) -> None:
 @click.pass_context
 def doctor(
     ctx: click.Context,
-    base_url: str | None,
-    auth_scheme: str,
-    contract_file: Path | None,
     write_probe: bool,
     posting_id: str | None,
     candidate_email: str | None,
@@ -149,14 +129,17 @@ def doctor(
     save_contract: Path | None,
     as_json: bool,
 ) -> None:
-    """Check an environment against the SDK's contract assumptions (API.md OP-1..OP-18).
+    """Check an environment against the SDK's contract assumptions (the open points
+    OP-1..OP-18, each named in ntrvsta_async/assumptions.py).
 
     Read-only unless --write-probe (which creates a real template and invitation: use a
     posting id and an address of your own). Prints each assumption with what was seen (OK,
-    DIFFERS, UNKNOWN) and the client configuration that fixes every DIFFERS. Exits 1 when
-    any check DIFFERS, 4 when the key is refused in every form.
+    DIFFERS, UNKNOWN) and the client configuration that fixes every DIFFERS. --contract
+    FILE checks against saved overrides instead of the defaults. Exits 1 when a check
+    DIFFERS in a way that needs a setting (a difference whose fix says 'no setting needed'
+    exits 0), 4 when the key is refused in every form.
     """
-    from ntrvsta_async.doctor import WriteProbe, contract_overrides, load_contract, run_doctor
+    from ntrvsta_async.doctor import WriteProbe, contract_file_data, run_doctor
 
     state = ctx.find_object(CliState) or CliState()
     if write_probe and not (posting_id and candidate_email):
@@ -165,7 +148,8 @@ def doctor(
         raise click.UsageError("--posting-id and --candidate-email need --write-probe")
     api_key = state.resolve_api_key()
     try:
-        contract = load_contract(contract_file) if contract_file is not None else state.contract()
+        contract = state.contract()
+        auth_scheme = state.resolved_auth_scheme()
         probe = (
             WriteProbe(posting_id=posting_id, candidate_email=candidate_email)
             if write_probe and posting_id and candidate_email
@@ -174,7 +158,7 @@ def doctor(
         report = run_async(
             lambda: run_doctor(
                 api_key,
-                base_url or state.base_url,
+                state.base_url,
                 contract=contract,
                 auth_scheme=auth_scheme,
                 write_probe=probe,
@@ -186,11 +170,9 @@ def doctor(
     except ConfigurationError as exc:
         raise ConfigError(str(exc)) from None
     if save_contract is not None:
-        overrides = contract_overrides(report.suggested_contract())
-        data: dict[str, Any] = {
-            name: list(value) if isinstance(value, tuple) else value
-            for name, value in overrides.items()
-        }
+        data = contract_file_data(
+            report.suggested_contract(), report.suggested_client_options().get("auth_scheme")
+        )
         save_contract.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if as_json:
         echo_json(report.to_dict())
@@ -200,8 +182,10 @@ def doctor(
         else:
             _print_plain(report)
         _print_fixes(report, save_contract)
-    if not report.ok:
-        ctx.exit(EXIT_AUTH if _key_refused(report) else EXIT_FAILURE)
+    if _key_refused(report):
+        ctx.exit(EXIT_AUTH)
+    if report.actionable:
+        ctx.exit(EXIT_FAILURE)
 
 
 def _key_refused(report: DoctorReport) -> bool:

@@ -1,12 +1,14 @@
 """``ntrvsta invite``: invite every candidate of a CSV file, resumably.
 
 Each row's outcome is appended to a JSON-lines results file as soon as it is known. A
-re-run skips the rows that file records as invited (same line, email and template) and
-sends the rest again, which is safe because invitations are create-or-reuse.
+re-run skips the candidates that file records as invited (same email and template, wherever
+the row now stands in the CSV) and sends the rest again, which is safe because invitations
+are create-or-reuse. Ctrl-C and SIGTERM stop the run cleanly with a count and a resume hint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 from collections.abc import Iterator
@@ -16,10 +18,14 @@ from typing import IO, Any, Final
 import attrs
 import click
 
+from ntrvsta_async._checks import is_email_address
 from ntrvsta_async.cli.common import (
+    EXIT_INTERRUPTED,
     CliError,
     CliState,
     aclose,
+    cancel_on_signals,
+    connection_options,
     describe,
     echo_json,
     quiet_retries,
@@ -87,9 +93,9 @@ class ResultsLog:
         self.path = path
         self._file: IO[str] | None = None
 
-    def succeeded(self, template_id: str) -> set[tuple[int, str]]:
-        """``(line, email)`` of rows a previous run invited to ``template_id``."""
-        done: set[tuple[int, str]] = set()
+    def succeeded(self, template_id: str) -> set[str]:
+        """The (casefolded) emails a previous run invited to ``template_id``."""
+        done: set[str] = set()
         if not self.path.exists():
             return done
         unreadable = 0
@@ -100,7 +106,7 @@ class ResultsLog:
                 try:
                     record = json.loads(text)
                     if record.get("status") == "ok" and record.get("templateId") == template_id:
-                        done.add((int(record["line"]), str(record["email"]).casefold()))
+                        done.add(str(record["email"]).casefold())
                 except (ValueError, KeyError, TypeError, AttributeError):
                     unreadable += 1
         if unreadable:
@@ -144,7 +150,7 @@ class RowSource:
         *,
         name: str,
         template_id: str,
-        done: set[tuple[int, str]],
+        done: set[str],
         log: ResultsLog,
         summary: InviteSummary,
         progress: ProgressReporter,
@@ -161,6 +167,10 @@ class RowSource:
         self.pending: dict[int, Row] = {}
         self._yielded = 0
         self._check_header()
+
+    def report(self, message: str) -> None:
+        """One line on stderr, printed through the progress display."""
+        self._progress.echo(message)
 
     def _check_header(self) -> None:
         try:
@@ -182,7 +192,9 @@ class RowSource:
             name for name, column in zip(header, columns, strict=True) if column not in COLUMNS
         ]
         if unknown:
-            warn(f"ignoring unknown column(s) {', '.join(repr(u) for u in unknown)}")
+            self.report(
+                f"warning: ignoring unknown column(s) {', '.join(repr(u) for u in unknown)}"
+            )
         self._reader.fieldnames = columns
 
     def done(self) -> int:
@@ -195,7 +207,7 @@ class RowSource:
         self._progress.update(self.done(), self._total)
 
     def _invalid(self, line: int, email: str | None, reason: str) -> None:
-        click.echo(f"line {line}: {reason}", err=True)
+        self.report(f"line {line}: {reason}")
         self._summary.invalid += 1
         self._log.write({"line": line, "email": email, "status": "invalid", "error": reason})
         self.advance()
@@ -208,8 +220,7 @@ class RowSource:
         email = (record.get("email") or "").strip()
         if not email:
             return "missing email"
-        local, at, domain = email.rpartition("@")
-        if not (at and local and domain) or any(ch.isspace() for ch in email):
+        if not is_email_address(email):
             return f"invalid email {email!r}"
 
         def field(name: str) -> str | None:
@@ -245,7 +256,7 @@ class RowSource:
             if isinstance(parsed, str):
                 self._invalid(line, (record.get("email") or "").strip() or None, parsed)
                 continue
-            if (line, parsed.candidate.email.casefold()) in self._done:
+            if parsed.candidate.email.casefold() in self._done:
                 self._summary.resumed += 1
                 self.advance()
                 continue
@@ -305,18 +316,48 @@ def _settle(
     row = rows.pending.pop(outcome.index)
     error = outcome.error
     if isinstance(error, NotFoundError):
-        raise CliError(f"template {template_id}: {error}") from error
+        raise CliError(_not_found(error, template_id)) from error
     if isinstance(error, _FATAL):
         raise error
     log.write(_record(row, outcome, template_id))
     if error is not None:
         summary.failed += 1
-        click.echo(f"line {row.line}: {describe(error)}", err=True)
+        rows.report(f"line {row.line}: {describe(error)}")
     elif outcome.invitation is not None and outcome.invitation.reused:
         summary.reused += 1
     else:
         summary.created += 1
     rows.advance()
+
+
+_DOCTOR_HINT: Final = (
+    "run `ntrvsta doctor --write-probe --posting-id ID --candidate-email ADDR"
+    " --save-contract FILE` to learn this environment's invitation path, then pass"
+    " --contract FILE"
+)
+
+
+def _not_found(error: NotFoundError, template_id: str) -> str:
+    """Tell a missing template from a wrong invitation path by the error's code (OP-10)."""
+    code = (error.code or "").casefold()
+    if "template" in code:
+        return f"template {template_id}: {error}"
+    if code:
+        return (
+            f"{error}: the API knows no such route (code {error.code}), so its invitation"
+            f" path differs from this client's; {_DOCTOR_HINT}"
+        )
+    return (
+        f"{error}: either template {template_id} does not exist or the invitation path"
+        f" differs here; if the template exists, {_DOCTOR_HINT}"
+    )
+
+
+def _interrupted(done: int, total: int | None) -> CliError:
+    of = f"/{total}" if total is not None else " row(s)"
+    return CliError(
+        f"interrupted after {done}{of}; run the same command again to resume", EXIT_INTERRUPTED
+    )
 
 
 async def _run(
@@ -328,15 +369,17 @@ async def _run(
     concurrency: int,
     rate: float | None,
     show_progress: bool,
+    client_options: dict[str, Any],
 ) -> InviteSummary:
     summary = InviteSummary()
     done = log.succeeded(template_id)
     if done:
         click.echo(
-            f"resuming: {len(done)} row(s) already invited according to {log.path}", err=True
+            f"resuming: {len(done)} candidate(s) already invited according to {log.path}",
+            err=True,
         )
     total = _count_rows(csv_path)
-    async with state.client() as client:
+    async with state.client(**client_options) as client:
         with (
             csv_path.open(newline="", encoding="utf-8-sig") as file,
             progress_reporter("inviting", total, enabled=show_progress) as progress,
@@ -352,18 +395,23 @@ async def _run(
                 total=total,
             )
             log.open()
-            try:
-                run = client.invitations.create_many(
-                    iter(rows), concurrency=concurrency, rate_limit=rate
-                )
-                outcomes = aiter(run)
+            with cancel_on_signals() as interrupted:
                 try:
-                    async for outcome in outcomes:
-                        _settle(outcome, rows, log, summary, template_id)
+                    run = client.invitations.create_many(
+                        iter(rows), concurrency=concurrency, rate_limit=rate
+                    )
+                    outcomes = aiter(run)
+                    try:
+                        async for outcome in outcomes:
+                            _settle(outcome, rows, log, summary, template_id)
+                    finally:
+                        await aclose(outcomes)
+                except asyncio.CancelledError:
+                    if not interrupted():
+                        raise
+                    raise _interrupted(rows.done(), total) from None
                 finally:
-                    await aclose(outcomes)
-            finally:
-                log.close()
+                    log.close()
     return summary
 
 
@@ -396,8 +444,22 @@ async def _run(
     metavar="R",
     help="At most R requests started per second.",
 )
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Retries of each request after its first attempt [default: 2].",
+)
+@click.option(
+    "--timeout",
+    "request_timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Timeout of each request [default: 60].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@connection_options(on_group=False)
 @click.pass_obj
 def invite(
     state: CliState,
@@ -406,16 +468,18 @@ def invite(
     out_path: Path | None,
     concurrency: int,
     rate: float | None,
+    max_retries: int | None,
+    request_timeout: float | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Invite every candidate of a CSV file to a template.
 
     Invalid rows are reported as 'line N: reason' and skipped. Each row's outcome is
-    appended to the results file; after a crash or Ctrl-C, run the same command again:
-    rows already invited are skipped and the rest are sent again (invitations are
-    create-or-reuse, so nobody is invited twice). Exits 1 when any row failed or was
-    invalid.
+    appended to the results file; after a crash, Ctrl-C or SIGTERM, run the same command
+    again: candidates already invited to the template (by email, wherever their row now
+    is) are skipped and the rest are sent again (invitations are create-or-reuse, so nobody
+    is invited twice). Exits 1 when any row failed or was invalid, 130 when interrupted.
     """
     quiet_retries()
     log = ResultsLog(out_path or csv_path.with_name(csv_path.name + ".results.jsonl"))
@@ -428,6 +492,11 @@ def invite(
             concurrency=concurrency,
             rate=rate,
             show_progress=not quiet,
+            client_options={
+                name: value
+                for name, value in (("max_retries", max_retries), ("timeout", request_timeout))
+                if value is not None
+            },
         )
     )
     if as_json:

@@ -21,10 +21,22 @@ class ProgressReporter(Protocol):
         """Record that ``done`` items of ``total`` are finished."""
         ...
 
+    def echo(self, message: str) -> None:
+        """Print one line on stderr above the progress display, never through it."""
+        ...
+
+
+def _stderr_line(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
 
 class _Silent:
     def update(self, done: int, total: int | None = None) -> None:
         pass
+
+    def echo(self, message: str) -> None:
+        _stderr_line(message)
 
 
 class _Plain:
@@ -54,6 +66,9 @@ class _Plain:
         sys.stderr.write(f"{self._description}: {self._done}{of}\n")
         sys.stderr.flush()
 
+    def echo(self, message: str) -> None:
+        _stderr_line(message)
+
     def finish(self) -> None:
         self._print()
 
@@ -68,6 +83,10 @@ class _Rich:
             self._progress.update(self._task, completed=done, total=total)
         else:
             self._progress.update(self._task, completed=done)
+
+    def echo(self, message: str) -> None:
+        # The progress console clears the bar, prints the line and draws the bar again.
+        self._progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 @contextmanager

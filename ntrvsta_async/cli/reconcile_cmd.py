@@ -22,6 +22,7 @@ from ntrvsta_async.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
     CliState,
+    connection_options,
     echo_json,
     run_async,
 )
@@ -270,6 +271,7 @@ async def _reconcile(
     help="Only this template's results (repeat for several, polled side by side).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Reports as JSON lines.")
+@connection_options(on_group=False)
 @click.pass_obj
 def reconcile(
     state: CliState,

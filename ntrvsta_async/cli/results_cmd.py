@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from ntrvsta_async.cli.common import CliState, echo_json, run_async, stdout_is_tty
+from ntrvsta_async.cli.common import (
+    CliState,
+    connection_options,
+    echo_json,
+    run_async,
+    stdout_is_tty,
+)
 from ntrvsta_async.models import ResultSummary
+
+if TYPE_CHECKING:
+    from ntrvsta_async.client import NtrvstaClient
 
 __all__ = ["parse_since", "results"]
 
@@ -40,12 +49,28 @@ def parse_since(
 
 def _row(result: ResultSummary) -> tuple[str, str, str, str, str]:
     score = "" if result.overall_score is None else f"{result.overall_score:g}"
-    when = result.completed_at.isoformat(timespec="seconds") if result.completed_at else ""
+    when = result.completed_at or ""
+    if isinstance(when, datetime):
+        when = when.isoformat(timespec="seconds")
     email = result.candidate.email if result.candidate is not None else ""
     return (result.key, score, when, email, result.template_id or "")
 
 
 _HEADERS: Final = ("result", "score", "completed at", "candidate", "template")
+
+
+async def _print_raw(client: NtrvstaClient, filters: dict[str, Any]) -> None:
+    """Every page's items as the API sent them, one JSON line each."""
+    cursor: str | None = None
+    seen: set[str] = set()
+    while True:
+        page = await client.results.list_page_raw(cursor=cursor, **filters)
+        for item in page.items:
+            echo_json(item)
+        cursor = page.next_cursor
+        if cursor is None or not page.items or cursor in seen:
+            return
+        seen.add(cursor)
 
 
 @click.group("results")
@@ -64,7 +89,13 @@ def results() -> None:
 @click.option(
     "--posting-id", "external_posting_id", metavar="ID", help="Only this posting's results."
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, as the API sends.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line, each item exactly as the API sent it.",
+)
+@connection_options(on_group=False)
 @click.pass_obj
 def list_results(
     state: CliState,
@@ -75,8 +106,14 @@ def list_results(
 ) -> None:
     """List completed interview results (every page).
 
-    A table on a terminal, tab-separated lines otherwise, JSON lines with --json.
+    A table on a terminal, tab-separated lines otherwise, JSON lines with --json (the
+    API's own JSON of each result, timestamps and scores as sent).
     """
+    filters: dict[str, Any] = {
+        "template_id": template_id,
+        "external_posting_id": external_posting_id,
+        "completed_after": since,
+    }
     table = not as_json and stdout_is_tty()
     plain = not as_json and not table
     collected: list[ResultSummary] = []
@@ -87,20 +124,17 @@ def list_results(
         if header_due:
             header_due = False
             click.echo("\t".join(_HEADERS))
-        if as_json:
-            echo_json(result.to_dict())
-        elif table:
+        if table:
             collected.append(result)
         else:
             click.echo("\t".join(_row(result)))
 
     async def main() -> None:
         async with state.client() as client:
-            async for result in client.results.list(
-                template_id=template_id,
-                external_posting_id=external_posting_id,
-                completed_after=since,
-            ):
+            if as_json:
+                await _print_raw(client, filters)
+                return
+            async for result in client.results.list(**filters):
                 emit(result)
 
     run_async(main)

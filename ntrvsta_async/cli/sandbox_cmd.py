@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import json
 import signal
+from pathlib import Path
 from typing import Any
 
 import click
 
-from ntrvsta_async.cli.common import CliState, configure_logging
+from ntrvsta_async.cli.common import WEBHOOK_SECRET_ENV, CliState, configure_logging
 
 __all__ = ["sandbox"]
 
@@ -20,16 +21,43 @@ def _debug() -> bool:
     return state is not None and state.debug
 
 
-def _fault_plan(seed: int, error_rate: float, latency: float) -> Any:
-    from ntrvsta_async.sandbox import FaultPlan, RouteFaults
+def _fault_plan(
+    seed: int, error_rate: float, latency: float, drop: float, duplicate: float, reorder: float
+) -> Any:
+    from ntrvsta_async.sandbox import FaultPlan, RouteFaults, WebhookFaults
 
-    if not error_rate and not latency:
+    if not any((error_rate, latency, drop, duplicate, reorder)):
         return None
     share = error_rate / 4
     route = RouteFaults(
         rate_429=share, rate_500=share, rate_502=share, rate_503=share, latency=latency
     )
-    return FaultPlan(seed=seed, default=route)
+    webhooks = WebhookFaults(drop_rate=drop, duplicate_rate=duplicate, reorder_rate=reorder)
+    return FaultPlan(seed=seed, default=route, webhooks=webhooks)
+
+
+def _dialect(path: Path | None) -> Any:
+    """The ``SandboxDialect`` a JSON file describes (its field names), or None."""
+    if path is None:
+        return None
+    import attrs
+
+    from ntrvsta_async.sandbox import SandboxDialect
+
+    known = [field.name for field in attrs.fields(SandboxDialect)]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--dialect") from None
+    if not isinstance(data, dict) or not set(data) <= set(known):
+        raise click.BadParameter(
+            f"{path} must be a JSON object with some of the fields {', '.join(known)}",
+            param_hint="--dialect",
+        )
+    try:
+        return SandboxDialect(**data)
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--dialect") from None
 
 
 def _announce(server: Any, *, generated_secret: str | None, as_json: bool) -> None:
@@ -53,6 +81,8 @@ def _announce(server: Any, *, generated_secret: str | None, as_json: bool) -> No
     click.echo("")
     click.echo(f"export NTRVSTA_BASE_URL={server.base_url}")
     click.echo(f"export NTRVSTA_API_KEY={server.api_key}")
+    if server.webhook_secret is not None:
+        click.echo(f"export {WEBHOOK_SECRET_ENV}={server.webhook_secret}")
     click.echo("")
     click.echo("Press Ctrl-C to stop.")
 
@@ -106,6 +136,32 @@ async def _serve(options: dict[str, Any], *, as_json: bool) -> None:
 @click.option(
     "--latency", default=0.0, type=click.FloatRange(min=0), help="Seconds added to each request."
 )
+@click.option(
+    "--webhook-drop-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of result.completed webhooks never sent (seeded).",
+)
+@click.option(
+    "--webhook-duplicate-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of webhooks sent twice (seeded).",
+)
+@click.option(
+    "--webhook-reorder-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of webhooks held back until the next one is sent (seeded).",
+)
+@click.option(
+    "--dialect",
+    "dialect_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="JSON of SandboxDialect fields (page keys, invitation path, status codes, key"
+    " header) to rehearse a wire that differs from the SDK's assumptions.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the connection details as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def sandbox(
@@ -119,12 +175,17 @@ def sandbox(
     path_prefix: str,
     error_rate: float,
     latency: float,
+    webhook_drop_rate: float,
+    webhook_duplicate_rate: float,
+    webhook_reorder_rate: float,
+    dialect_file: Path | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
     """Run a local NTRVSTA sandbox (in memory, no account) until Ctrl-C.
 
-    Prints the base URL and the API key to point a client at it.
+    Prints the base URL, the API key and the webhook secret, and the export lines that
+    point a client (and your receiver) at it.
     """
     if verbose:
         configure_logging(_debug(), verbose=True)
@@ -137,7 +198,15 @@ def sandbox(
         "seed": seed,
         "auto_complete": auto_complete,
         "path_prefix": path_prefix,
-        "faults": _fault_plan(seed, error_rate, latency),
+        "faults": _fault_plan(
+            seed,
+            error_rate,
+            latency,
+            webhook_drop_rate,
+            webhook_duplicate_rate,
+            webhook_reorder_rate,
+        ),
+        "dialect": _dialect(dialect_file),
         "access_log": verbose,
     }
     with contextlib.suppress(KeyboardInterrupt):

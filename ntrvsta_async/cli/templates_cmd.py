@@ -6,9 +6,28 @@ from typing import Any
 
 import click
 
-from ntrvsta_async.cli.common import CliState, echo_json, run_async
+from ntrvsta_async.cli.common import CliState, connection_options, echo_json, run_async, warn
+from ntrvsta_async.models import Template
 
 __all__ = ["templates"]
+
+
+def _warn_not_applied(template: Template, given: dict[str, tuple[str, Any]]) -> None:
+    """Name the options a reused template does not carry: the API returned it unchanged."""
+    ignored = [
+        f"{option} (it has {_shown(getattr(template, name))})"
+        for option, (name, value) in given.items()
+        if value is not None and getattr(template, name) != value
+    ]
+    if ignored:
+        warn(
+            f"posting id {template.external_posting_id} already has template"
+            f" {template.template_id}, reused as it is; not applied: {', '.join(ignored)}"
+        )
+
+
+def _shown(value: Any) -> str:
+    return "no value" if value is None else repr(value)
 
 
 @click.group("templates")
@@ -37,6 +56,7 @@ def templates() -> None:
     help="Include the whiteboard-design flow (default: the server's).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the template as one JSON line.")
+@connection_options(on_group=False)
 @click.pass_obj
 def create(
     state: CliState,
@@ -49,7 +69,8 @@ def create(
 ) -> None:
     """Create an interview template, or reuse the one with the same --posting-id.
 
-    Prints the template id (and, with --json, the whole template).
+    Prints the template id (and, with --json, the whole template). A reused template is
+    returned as it is: options that differ from it are not applied, and a warning names them.
     """
 
     async def main() -> Any:
@@ -63,6 +84,14 @@ def create(
             )
 
     template = run_async(main)
+    if template.reused:
+        given = {
+            "--title": ("title", title),
+            "--description": ("description", description),
+            "--expires-days": ("invite_url_expires_in_days", expires_days),
+            "--whiteboard/--no-whiteboard": ("whiteboard_design", whiteboard),
+        }
+        _warn_not_applied(template, given)
     if as_json:
         echo_json(template.to_dict())
         return

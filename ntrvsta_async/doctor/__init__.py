@@ -1,4 +1,5 @@
-"""Checking a live environment against the SDK's contract assumptions (API.md OP-1..OP-18).
+"""Checking a live environment against the SDK's contract assumptions (the open points
+OP-1..OP-18 named in ``ntrvsta_async/assumptions.py``).
 
 ``run_doctor`` probes an environment and returns a ``DoctorReport``: one ``Finding`` per
 assumption (OK, DIFFERS or UNKNOWN) and the ``Contract`` that makes the client follow what
@@ -18,7 +19,14 @@ from .capture import (
     capture_app,
     load_capture,
 )
-from .contract_file import contract_from_mapping, contract_overrides, load_contract
+from .contract_file import (
+    SavedContract,
+    contract_file_data,
+    contract_from_mapping,
+    contract_overrides,
+    load_contract,
+    read_contract_file,
+)
 from .report import DoctorReport, Finding, Status
 from .runner import WriteProbe, run_doctor
 
@@ -29,14 +37,17 @@ __all__ = [
     "DoctorReport",
     "Finding",
     "PayloadFields",
+    "SavedContract",
     "SignatureMatch",
     "Status",
     "WriteProbe",
     "analyse_delivery",
     "capture_app",
+    "contract_file_data",
     "contract_from_mapping",
     "contract_overrides",
     "load_capture",
     "load_contract",
+    "read_contract_file",
     "run_doctor",
 ]

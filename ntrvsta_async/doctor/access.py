@@ -9,7 +9,7 @@ from ntrvsta_async.assumptions import REQUEST_ID_HEADERS, Contract
 
 from ._shared import describe, error_fields, not_run
 from .probe import AUTH_FORMS, AuthForm, Exchange, Probe
-from .report import Finding, Status
+from .report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = ["check_auth", "check_base_url_and_errors"]
 
@@ -34,7 +34,7 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
                 op="OP-1",
                 check="base-url",
                 assumption=base,
-                observed=f"{probe.base_url}: {ex.describe()}",
+                observed=f"GET {probe.url(path)}: {ex.describe()}",
                 status=Status.DIFFERS,
                 fix="check --base-url (scheme, host, port and stage path such as /dev)",
             ),
@@ -51,7 +51,7 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
                 op="OP-1",
                 check="base-url",
                 assumption=base,
-                observed=f"GET {path}: {why}",
+                observed=f"GET {probe.url(path)}: {why}",
                 status=Status.DIFFERS,
                 fix="check the stage path of --base-url (for example https://host/dev)",
             ),
@@ -63,7 +63,7 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
             op="OP-1",
             check="base-url",
             assumption=base,
-            observed=f"GET {path} without a key: {ex.describe()}{exists}",
+            observed=f"GET {probe.url(path)} without a key: {ex.describe()}{exists}",
             status=Status.OK,
         )
     ]
@@ -99,7 +99,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
             observed=f"HTTP {ex.status}, {content_type}, not a JSON object: {ex.text[:80]!r}{rid}",
             status=Status.DIFFERS,
             fix=(
-                "no setting needed: errors are mapped by status; the message falls back to the "
+                NO_SETTING_NEEDED + "errors are mapped by status; the message falls back to the "
                 "reason phrase and the raw body stays in APIStatusError.body"
             ),
         )
@@ -116,7 +116,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
             observed=observed,
             status=Status.DIFFERS,
             fix=(
-                "no setting needed: errors are mapped by status and the body stays in "
+                NO_SETTING_NEEDED + "errors are mapped by status and the body stays in "
                 "APIStatusError.body; the message will read as the reason phrase"
             ),
         )

@@ -34,7 +34,7 @@ from ntrvsta_async.assumptions import (
 from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
 from ntrvsta_async.webhooks import DEFAULT_MAX_BODY_SIZE, WebhookVerifier
 
-from .report import Finding, Status
+from .report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = [
     "CAPTURE_RECORDER",
@@ -477,7 +477,7 @@ def _headers_finding(analysis: DeliveryAnalysis) -> Finding:
         assumption=_HEADERS_ASSUMPTION,
         observed=f"{observed}; missing: {', '.join(analysis.headers_missing)}",
         status=Status.DIFFERS,
-        fix="no setting needed: " + "; ".join(notes) if notes else None,
+        fix=NO_SETTING_NEEDED + "; ".join(notes) if notes else None,
     )
 
 
@@ -510,7 +510,7 @@ def _payload_finding(analysis: DeliveryAnalysis) -> Finding:
             **base,
             observed=observed + missing,
             status=Status.DIFFERS,
-            fix="no setting needed: missing fields read as None; an envelope is unwrapped",
+            fix=NO_SETTING_NEEDED + "missing fields read as None; an envelope is unwrapped",
         )
     return Finding(**base, observed=observed, status=Status.OK)
 

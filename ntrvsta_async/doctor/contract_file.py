@@ -5,14 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, get_args
 
 import attrs
 
 from ntrvsta_async.assumptions import DEFAULT_CONTRACT, Contract
 from ntrvsta_async.errors import ConfigurationError
+from ntrvsta_async.transport.auth import AuthScheme
 
-__all__ = ["contract_from_mapping", "contract_overrides", "load_contract", "python_literal"]
+__all__ = [
+    "AUTH_SCHEME_FIELD",
+    "SavedContract",
+    "contract_file_data",
+    "contract_from_mapping",
+    "contract_overrides",
+    "load_contract",
+    "python_literal",
+    "read_contract_file",
+]
+
+#: The key of a contract file that names how the key travels (beside the Contract fields).
+AUTH_SCHEME_FIELD: Final = "auth_scheme"
 
 _FIELDS = {field.name: field for field in attrs.fields(Contract)}
 
@@ -55,12 +68,33 @@ def contract_from_mapping(data: Mapping[str, Any]) -> Contract:
         values[name] = value
     try:
         return Contract(**values)
-    except ValueError as exc:
+    except ConfigurationError as exc:
         raise ConfigurationError(f"invalid contract: {exc}") from None
 
 
-def load_contract(path: str | Path) -> Contract:
-    """Read a JSON file of contract overrides (as ``ntrvsta doctor --json`` suggests them)."""
+@attrs.frozen
+class SavedContract:
+    """What a contract file holds: ``Contract`` overrides, and the auth scheme the key
+    needs when it is not the default (None)."""
+
+    contract: Contract
+    auth_scheme: AuthScheme | None = None
+
+
+def contract_file_data(contract: Contract, auth_scheme: str | None = None) -> dict[str, Any]:
+    """The JSON a contract file holds: the overrides of ``contract`` (tuples as lists) and
+    ``auth_scheme`` unless it is the default."""
+    data: dict[str, Any] = {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in contract_overrides(contract).items()
+    }
+    if auth_scheme not in (None, "api-key"):
+        data[AUTH_SCHEME_FIELD] = auth_scheme
+    return data
+
+
+def read_contract_file(path: str | Path) -> SavedContract:
+    """Read a contract file (as ``ntrvsta doctor --save-contract`` writes it)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -69,7 +103,21 @@ def load_contract(path: str | Path) -> Contract:
         data = json.loads(text)
     except ValueError as exc:
         raise ConfigurationError(f"contract file {path} is not JSON: {exc}") from None
-    return contract_from_mapping(data)
+    scheme = None
+    if isinstance(data, dict) and AUTH_SCHEME_FIELD in data:
+        data = dict(data)
+        scheme = data.pop(AUTH_SCHEME_FIELD)
+        if scheme not in get_args(AuthScheme):
+            raise ConfigurationError(
+                f"contract file {path}: {AUTH_SCHEME_FIELD} must be one of"
+                f" {list(get_args(AuthScheme))}, not {scheme!r}"
+            )
+    return SavedContract(contract=contract_from_mapping(data), auth_scheme=scheme)
+
+
+def load_contract(path: str | Path) -> Contract:
+    """The ``Contract`` of a contract file (its auth scheme left aside)."""
+    return read_contract_file(path).contract
 
 
 def python_literal(value: Any) -> str:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ntrvsta_async.assumptions import PAGE_CURSOR_KEYS, PAGE_ITEMS_KEYS, Contract
+from ntrvsta_async.assumptions import (
+    PAGE_CURSOR_KEYS,
+    PAGE_ITEMS_KEYS,
+    TOKEN_KEY_PATTERN,
+    Contract,
+)
 
 from ._shared import describe, ms, names, not_run, unique
 from .probe import Exchange, Probe
-from .report import Finding, Status
+from .report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = [
     "CURSOR_PARAMS",
@@ -44,7 +48,6 @@ _SUMMARY_ASSUMPTION: Final = (
     "each result carries resultUrl and overallScore (documented), resultId and completedAt "
     "(assumed)"
 )
-_TOKEN_NAME: Final = re.compile(r"cursor|token|next|after|continu|marker", re.IGNORECASE)
 
 
 def _result_key(item: Any) -> str:
@@ -96,13 +99,13 @@ def _find_token(
     for key, value in page.items():
         if key == items_key or not isinstance(value, str) or not value:
             continue
-        if _TOKEN_NAME.search(str(key)):
+        if TOKEN_KEY_PATTERN.search(str(key)):
             return str(key), value, True
     for key, value in page.items():
         if key == items_key or not isinstance(value, Mapping):
             continue
         for inner, token in value.items():
-            if isinstance(token, str) and token and _TOKEN_NAME.search(str(inner)):
+            if isinstance(token, str) and token and TOKEN_KEY_PATTERN.search(str(inner)):
                 return f"{key}.{inner}", token, True
     present = next((key for key in known if key in page), None)
     return present, None, present is not None
@@ -131,7 +134,7 @@ def _items_finding(
             assumption=assumption,
             observed=f"a bare JSON array of {count} results (no page object, so no paging)",
             status=Status.DIFFERS,
-            fix="no setting needed: the SDK reads a bare array as the only page",
+            fix=NO_SETTING_NEEDED + "the SDK reads a bare array as the only page",
         )
     observed = f"'{key}' ({count} results)"
     if key == primary:
@@ -196,7 +199,7 @@ def _summary_finding(items: list[Any]) -> Finding:
         assumption=assumption,
         observed=f"missing: {', '.join(missing)} (in {len(records)} results){tail}",
         status=Status.DIFFERS,
-        fix="no setting needed: " + "; ".join(notes),
+        fix=NO_SETTING_NEEDED + "; ".join(notes),
     )
 
 

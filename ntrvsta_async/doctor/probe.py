@@ -130,6 +130,10 @@ class Probe:
         """``text`` with the key replaced, for anything that may be shown."""
         return text.replace(self._api_key, "[key]") if self._api_key else text
 
+    def url(self, path: str) -> URL:
+        """The full URL a request for ``path`` goes to (base URL and stage path included)."""
+        return URL(self.base_url + path, encoded=False)
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession()
@@ -178,7 +182,7 @@ class Probe:
         headers: Mapping[str, str],
         data: bytes | None,
     ) -> Exchange:
-        url = URL(self.base_url + path, encoded=False)
+        url = self.url(path)
         started = time.perf_counter()
         try:
             async with self._get_session().request(

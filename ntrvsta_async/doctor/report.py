@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -13,7 +13,10 @@ from ntrvsta_async.assumptions import DEFAULT_CONTRACT, Contract
 
 from .contract_file import contract_overrides, python_literal
 
-__all__ = ["DoctorReport", "Finding", "Status"]
+__all__ = ["NO_SETTING_NEEDED", "DoctorReport", "Finding", "Status"]
+
+#: How the fix of a difference the SDK already copes with begins: reported, not a failure.
+NO_SETTING_NEEDED: Final = "no setting needed: "
 
 
 class Status(enum.StrEnum):
@@ -47,6 +50,11 @@ class Finding:
     fix: str | None = None
     override: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, hash=False)
     client_options: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, hash=False)
+
+    @property
+    def harmless(self) -> bool:
+        """True for a DIFFERS the SDK already copes with: its fix needs no setting."""
+        return self.status is Status.DIFFERS and (self.fix or "").startswith(NO_SETTING_NEEDED)
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as JSON-ready data (tuples become lists)."""
@@ -90,6 +98,11 @@ class DoctorReport:
     def differs(self) -> tuple[Finding, ...]:
         """The findings whose observation contradicts the assumption."""
         return tuple(f for f in self.findings if f.status is Status.DIFFERS)
+
+    @property
+    def actionable(self) -> tuple[Finding, ...]:
+        """The findings that DIFFER in a way the SDK does not cope with by itself."""
+        return tuple(f for f in self.differs if not f.harmless)
 
     @property
     def unknown(self) -> tuple[Finding, ...]:

@@ -17,6 +17,7 @@ from ntrvsta_async.transport.config import resolve_api_key, resolve_base_url
 
 from ._shared import not_run
 from .access import check_auth, check_base_url_and_errors
+from .filters import check_filters, filter_assumptions
 from .paging import check_results, results_assumptions
 from .probe import Probe
 from .report import DoctorReport, Finding
@@ -83,6 +84,7 @@ async def run_doctor(
         findings.append(await check_auth(probe, contract, auth_scheme))
         if probe.auth is not None:
             findings += await check_results(probe, contract)
+            findings += await check_filters(probe, contract)
             findings.append(await check_latency(probe, contract, samples, client_timeout))
         else:
             for op, check, assumption in _read_assumptions(contract, client_timeout):
@@ -122,7 +124,8 @@ async def _write_checks(probe: Probe, contract: Contract, plan: WriteProbe) -> l
 
 
 def _read_assumptions(contract: Contract, client_timeout: float) -> list[tuple[str, str, str]]:
-    checks = [("OP-8", name, text) for name, text in results_assumptions(contract).items()]
+    assumed = results_assumptions(contract) | filter_assumptions(contract)
+    checks = [("OP-8", name, text) for name, text in assumed.items()]
     return [*checks, ("OP-17", "latency", latency_assumption(client_timeout))]
 
 

@@ -11,7 +11,7 @@ from ntrvsta_async.assumptions import DEFAULT_TIMEOUT_TOTAL, Contract
 
 from ._shared import ms, not_run
 from .probe import Exchange, Probe
-from .report import Finding, Status
+from .report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = ["check_latency", "check_rate_limits", "latency_assumption"]
 
@@ -55,7 +55,7 @@ def check_rate_limits(exchanges: Sequence[Exchange]) -> Finding:
         observed=f"{listed}{note}",
         status=Status.DIFFERS,
         fix=(
-            "no setting needed: the SDK honours Retry-After only; keep bulk work below the "
+            NO_SETTING_NEEDED + "the SDK honours Retry-After only; keep bulk work below the "
             "advertised limit with create_many(rate_limit=...)"
         ),
     )

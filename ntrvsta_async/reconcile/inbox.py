@@ -157,16 +157,22 @@ class Inbox(abc.ABC):
         job = asyncio.ensure_future(work())
         renewer = asyncio.create_task(self._keep_claimed(ids, token, ttl, job))
         try:
-            await job
-        except BaseException as exc:
-            await _stop(renewer)
-            await settle(self._release_quietly(ids, token))
-            if _is_own_cancellation(exc) or not isinstance(exc, Exception | asyncio.CancelledError):
-                raise
-            return exc
-        await _stop(renewer)
-        await settle(self.complete(ids, token))
-        return None
+            try:
+                await job
+            except BaseException as exc:
+                await settle(self._release_quietly(ids, token))
+                if _is_own_cancellation(exc) or not isinstance(
+                    exc, Exception | asyncio.CancelledError
+                ):
+                    raise
+                return exc
+            # no await between the work's return and the done mark: a kill can only fall
+            # before it (the work runs again) or after it (never again)
+            await settle(self.complete(ids, token))
+            return None
+        finally:
+            renewer.cancel()
+            await asyncio.wait([renewer])
 
     async def handle(
         self, keys: ResultKeys, work: Callable[[], Awaitable[object]], *, ttl: float = 300.0
@@ -225,11 +231,6 @@ def _is_own_cancellation(exc: BaseException) -> bool:
     the work it awaited (a handler's own ``CancelledError`` costs that result only)."""
     task = asyncio.current_task()
     return isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling() > 0
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.wait([task])
 
 
 @attrs.frozen(slots=True)

@@ -428,15 +428,18 @@ class ResultPoller:
         """Handle a page's results concurrently; True when every one of them is finished."""
         tally.seen += len(items)
         for item in items:
-            tally.newest_seen = _later(tally.newest_seen, _dated(item))
+            tally.newest_seen = _later(tally.newest_seen, item.completed_datetime)
         outcomes = await asyncio.gather(
             *(self._handle(item, tally, partition, fence) for item in items)
         )
+        now = state.server_now or self._clock()
         for item, finished in zip(items, outcomes, strict=True):
-            completed = _dated(item)
+            completed = item.completed_datetime
             if finished:
                 state.newest_finished = _later(state.newest_finished, completed)
-            elif completed is None:
+            elif completed is None or completed > now:
+                # no time, or a skewed one: nothing says where it stands, so it holds the
+                # checkpoint back entirely until it is handled
                 state.unfinished_undated = True
             else:
                 state.oldest_unfinished = _earlier(state.oldest_unfinished, completed)
@@ -571,11 +574,6 @@ class ResultPoller:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-
-def _dated(item: ResultSummary) -> datetime | None:
-    """The result's ``completed_at`` when it is a readable time (OP-18 keeps other values)."""
-    return item.completed_at if isinstance(item.completed_at, datetime) else None
 
 
 def _cancelling() -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["check", "compact", "format_time", "merge_extra"]
+__all__ = ["check", "compact", "format_time", "merge_extra", "query_params"]
 
 
 def check(name: str, value: Any, *types: type, optional: bool = True) -> Any:
@@ -38,6 +38,28 @@ def merge_extra(body: dict[str, Any], extra_body: Mapping[str, Any] | None) -> d
         if not isinstance(key, str):
             raise InvalidArgumentError("extra_body keys must be strings")
     return {**extra_body, **body}
+
+
+def query_params(params: Mapping[Any, Any]) -> dict[str, str]:
+    """Query parameters as text: None left out, booleans as ``true``/``false``, numbers as
+    written; any other key or value is an ``InvalidArgumentError``."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise InvalidArgumentError(
+                f"query parameter names must be strings, not {type(key).__name__}"
+            )
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            out[key] = str(value)
+        else:
+            raise InvalidArgumentError(
+                f"query parameter {key} must be a string or number, not {type(value).__name__}"
+            )
+    return out
 
 
 def format_time(name: str, value: datetime | str) -> str:

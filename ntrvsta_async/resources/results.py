@@ -5,28 +5,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime
 from typing import Any
 
-from .._converter import structure
-from ..assumptions import DEFAULT_CONTRACT, Contract
+import attrs
+
+from .._checks import is_positive_number
+from .._converter import parse_datetime, structure
+from .._redact import sdk_logger
+from ..assumptions import DEFAULT_CONTRACT, TOKEN_KEY_PATTERN, Contract
 from ..errors import InvalidArgumentError, ResponseValidationError, WaitTimeoutError
 from ..models import Page, ResultSummary
-from ..transport import Transport
-from ._params import check, format_time
+from ..transport import Transport, parse_http_date
+from ..transport.responses import Response
+from ._params import check, format_time, query_params
 
 __all__ = ["Results", "parse_page"]
 
-logger = logging.getLogger("ntrvsta_async")
+logger = sdk_logger("ntrvsta_async")
 
 
-def parse_page(data: Any, contract: Contract = DEFAULT_CONTRACT) -> Page[ResultSummary]:
-    """Read a results page whatever its array and cursor keys (OP-8); a bare array is one page."""
+def parse_page(
+    data: Any, contract: Contract = DEFAULT_CONTRACT, *, server_time: datetime | None = None
+) -> Page[ResultSummary]:
+    """Read a results page whatever its array and cursor keys (OP-8); a bare array is one page.
+
+    An item that cannot be read is left out and described in ``Page.skipped`` (its JSON
+    path and why), so one bad result never costs the others. ``ResponseValidationError`` is
+    raised only for a page with no readable array or cursor.
+    """
     raw_items, path, cursor = _page_parts(data, contract)
+    items: list[ResultSummary] = []
+    skipped: list[str] = []
+    for index, raw in enumerate(raw_items):
+        try:
+            items.append(structure(raw, ResultSummary, path=f"{path}[{index}]"))
+        except ResponseValidationError as exc:  # names types and paths, never a value
+            skipped.append(str(exc))
     return Page(
-        items=structure(raw_items, tuple[ResultSummary, ...], path=path), next_cursor=cursor
+        items=tuple(items), next_cursor=cursor, skipped=tuple(skipped), server_time=server_time
     )
 
 
@@ -62,6 +80,30 @@ def _page_parts(data: Any, contract: Contract) -> tuple[list[Any], str, str | No
     return data[items_key], f"$.{items_key}", next_cursor
 
 
+def _unread_token_key(data: Any, contract: Contract) -> str | None:
+    """The key of a token-like string on a page where none of the contract's cursor keys is."""
+    if not isinstance(data, Mapping) or any(key in data for key in contract.page_cursor_keys):
+        return None
+    return next(
+        (
+            key
+            for key, value in data.items()
+            if isinstance(value, str) and value and TOKEN_KEY_PATTERN.search(key)
+        ),
+        None,
+    )
+
+
+def _bound(completed_after: datetime | str | None) -> datetime | None:
+    """The ``completed_after`` bound as an aware datetime; None when unset or unreadable."""
+    if isinstance(completed_after, str):
+        try:
+            return parse_datetime(completed_after)
+        except ValueError:
+            return None
+    return completed_after
+
+
 async def _discard(task: asyncio.Task[Any]) -> None:
     """Cancel a read-ahead request nobody will consume and wait until it has ended."""
     task.cancel()
@@ -86,18 +128,7 @@ def _query(
     check("limit", limit, int)
     if limit is not None and limit < 1:
         raise InvalidArgumentError("limit must be at least 1")
-    params: dict[str, str] = {}
-    for key, value in extra_params.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            params[key] = "true" if value else "false"
-        elif isinstance(value, str | int | float):
-            params[key] = str(value)
-        else:
-            raise InvalidArgumentError(
-                f"query parameter {key} must be a string or number, not {type(value).__name__}"
-            )
+    params = query_params(extra_params)
     named = {
         contract.param_limit: str(limit) if limit is not None else None,
         contract.param_cursor: cursor,
@@ -116,6 +147,7 @@ class Results:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
+        self._warned: set[str] = set()
 
     async def list_page(
         self,
@@ -129,10 +161,11 @@ class Results:
     ) -> Page[ResultSummary]:
         """Fetch one page; pass its ``next_cursor`` back as ``cursor`` for the next one.
 
-        ``extra_params`` are sent verbatim, for filters the SDK does not name yet.
+        ``extra_params`` are sent verbatim, for filters the SDK does not name yet. Results
+        completed before ``completed_after`` are left out even when the server sends them.
         """
         contract = self._transport.contract
-        data = await self._get(
+        response = await self._get(
             contract,
             cursor=cursor,
             template_id=template_id,
@@ -141,14 +174,83 @@ class Results:
             limit=limit,
             extra_params=extra_params,
         )
-        return parse_page(data, contract)
+        server_time = parse_http_date(response.headers.get("Date"))
+        page = parse_page(response.data, contract, server_time=server_time)
+        return self._checked(page, response.data, _bound(completed_after))
 
-    async def _get(self, contract: Contract, **query: Any) -> Any:
-        """One page's decoded JSON, as the server sent it."""
-        response = await self._transport.request(
+    async def list_page_raw(
+        self,
+        *,
+        cursor: str | None = None,
+        template_id: str | None = None,
+        external_posting_id: str | None = None,
+        completed_after: datetime | str | None = None,
+        limit: int | None = None,
+        **extra_params: Any,
+    ) -> Page[Any]:
+        """Like ``list_page``, but each item is the decoded JSON exactly as the server sent
+        it (no model, nothing reformatted): for tools that pass results on untouched."""
+        contract = self._transport.contract
+        response = await self._get(
+            contract,
+            cursor=cursor,
+            template_id=template_id,
+            external_posting_id=external_posting_id,
+            completed_after=completed_after,
+            limit=limit,
+            extra_params=extra_params,
+        )
+        raw_items, _, next_cursor = _page_parts(response.data, contract)
+        return Page(items=tuple(raw_items), next_cursor=next_cursor)
+
+    async def _get(self, contract: Contract, **query: Any) -> Response:
+        """One page's response, its body decoded as the server sent it."""
+        return await self._transport.request(
             "GET", contract.results_path, params=_query(contract, **query), safe=True
         )
-        return response.data
+
+    def _checked(
+        self, page: Page[ResultSummary], data: Any, bound: datetime | None
+    ) -> Page[ResultSummary]:
+        """``page`` without results older than ``bound``; warns (once per client) of a server
+        that ignores the bound or pages under a token key the contract does not read."""
+        contract = self._transport.contract
+        if page.next_cursor is None:
+            token_key = _unread_token_key(data, contract)
+            if token_key is not None:
+                self._warn_once(
+                    "token-key",
+                    f"a results page holds a token under {token_key[:40]!r}, a key the contract "
+                    f"does not read ({', '.join(contract.page_cursor_keys)}): listings end "
+                    "after the first page",
+                )
+        if bound is None:
+            return page
+        kept = tuple(
+            item
+            for item in page.items
+            if item.completed_datetime is None or item.completed_datetime >= bound
+        )
+        if len(kept) == len(page.items):
+            return page
+        self._warn_once(
+            "completed-after",
+            f"the server sent results completed before the requested "
+            f"{contract.param_completed_after}, so it seems to ignore that filter: they are "
+            "left out here, but every listing reads the whole history",
+        )
+        return attrs.evolve(page, items=kept)
+
+    def _warn_once(self, what: str, problem: str) -> None:
+        """Log ``problem`` the first time this client meets it, naming the command that helps."""
+        if what in self._warned:
+            return
+        self._warned.add(what)
+        logger.warning(
+            "%s. Run 'ntrvsta doctor --base-url %s' for the Contract setting that fixes it",
+            problem,
+            self._transport.base_url,
+        )
 
     async def list(
         self,
@@ -164,10 +266,12 @@ class Results:
         The next page is requested as soon as a page arrives, so the server works on it
         while this one is built and consumed; leaving the loop early (or ``aclose()``)
         cancels that request.
-        No order is promised (OP-8). A cursor the server repeats ends the listing instead
-        of looping forever.
+        No order is promised (OP-8). An empty page with a cursor does not end the listing;
+        a cursor the server repeats does, instead of looping forever. A result that cannot
+        be read is logged (with its JSON path) and skipped.
         """
         contract = self._transport.contract
+        bound = _bound(completed_after)
         fetch = functools.partial(
             self._get,
             contract,
@@ -178,23 +282,26 @@ class Results:
             extra_params=extra_params,
         )
         seen: set[str] = set()
-        data = await fetch(cursor=None)
-        ahead: asyncio.Task[Any] | None = None
+        data = (await fetch(cursor=None)).data
+        ahead: asyncio.Task[Response] | None = None
         try:
             while True:
-                raw_items, path, cursor = _page_parts(data, contract)
-                if cursor is not None and raw_items:
+                _, _, cursor = _page_parts(data, contract)
+                if cursor is not None:
                     if cursor in seen:
                         logger.warning("results listing stopped: the server repeated a page cursor")
                     else:
                         seen.add(cursor)
                         ahead = asyncio.create_task(fetch(cursor=cursor))
                         await asyncio.sleep(0)
-                for item in structure(raw_items, tuple[ResultSummary, ...], path=path):
+                page = self._checked(parse_page(data, contract), data, bound)
+                for description in page.skipped:
+                    logger.warning("results listing: skipped a result: %s", description)
+                for item in page.items:
                     yield item
                 if ahead is None:
                     return
-                data = await ahead
+                data = (await ahead).data
                 ahead = None
         finally:
             if ahead is not None:
@@ -217,7 +324,9 @@ class Results:
         the ``ResultPoller``.
         """
         check("key", key, str, optional=False)
-        if timeout <= 0 or poll_interval <= 0 or max_poll_interval < poll_interval:
+        if not all(map(is_positive_number, (timeout, poll_interval, max_poll_interval))) or (
+            max_poll_interval < poll_interval
+        ):
             raise InvalidArgumentError(
                 "timeout and poll_interval must be positive, max_poll_interval >= poll_interval"
             )

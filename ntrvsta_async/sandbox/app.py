@@ -102,7 +102,8 @@ def _presented_keys(request: web.Request, dialect: SandboxDialect) -> list[str]:
     authorization = request.headers.get("Authorization") if dialect.accept_bearer else None
     if authorization is not None:
         scheme, _, token = authorization.strip().partition(" ")
-        keys.append(token.strip() if scheme.lower() == "bearer" else "")
+        if scheme.lower() == "bearer":  # another scheme (Basic, from a proxy) is not ours
+            keys.append(token.strip())
     return keys
 
 

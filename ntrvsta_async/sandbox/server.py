@@ -376,8 +376,15 @@ class SandboxServer:
         return self._dispatcher
 
     async def wait_deliveries_idle(self) -> None:
-        """Wait until no webhook delivery is pending, retries and held events included."""
-        await self._dispatcher.wait_idle()
+        """Wait until every result due is delivered: no ``auto_complete`` completion still
+        pending and no webhook delivery in flight, retries and held events included.
+
+        Bound the wait with ``asyncio.timeout``.
+        """
+        while self._background or self._dispatcher.pending:
+            if self._background:
+                await asyncio.wait(set(self._background))
+            await self._dispatcher.wait_idle()
 
     @property
     def injected_faults(self) -> tuple[InjectedFault, ...]:

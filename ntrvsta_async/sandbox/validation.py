@@ -15,6 +15,8 @@ from typing import Any, Final
 
 import attrs
 
+from ntrvsta_async._checks import is_email_address
+
 __all__ = [
     "CandidateInput",
     "InvitationInput",
@@ -31,7 +33,7 @@ DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 100
 
 _RFC3339: Final = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
 )
 _DIGITS: Final = re.compile(r"[0-9]{1,9}")
 _JSON_MEDIA_TYPE: Final = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
@@ -194,9 +196,10 @@ def _candidate(body: Mapping[str, Any]) -> CandidateInput:
         value = _string(raw, key, f"candidate.{key}")
         if value is not None:
             wire[key] = value
-    local, at, domain = email.rpartition("@")
-    if not (at and local and domain) or any(ch.isspace() for ch in email):
-        raise _unprocessable("candidate.email", "candidate.email must be an email address")
+    if not is_email_address(email):
+        raise _unprocessable(
+            "candidate.email", "candidate.email must be an email address (one @, no spaces)"
+        )
     return CandidateInput(email=email, wire=wire)
 
 
@@ -224,25 +227,26 @@ def _limit(value: str | None) -> int:
 
 
 def parse_timestamp(value: str) -> datetime:
-    """Parse an RFC 3339 / ISO-8601 instant into an aware UTC datetime (naive means UTC).
+    """Parse an RFC 3339 date-time (``2024-05-01T10:00:00Z``, offset required) into UTC.
 
-    Raises ``ValueError`` when the text is not a timestamp. Leap seconds and instants
-    beyond the datetime range are clamped rather than refused.
+    Raises ``ValueError`` for anything else: a bare date, a time without an offset, an
+    impossible date. A leap second and instants beyond the datetime range are clamped.
     """
     match = _RFC3339.fullmatch(value)
     if match is None:
-        parsed = datetime.fromisoformat(value)
-        return _to_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+        raise ValueError("not an RFC 3339 date-time with an offset")
     year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
     fraction, offset = match.group(7), match.group(8)
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     tz: timezone = UTC
-    if offset and offset not in "Zz":
+    if offset not in ("Z", "z"):
         sign = -1 if offset[0] == "-" else 1
         hours, minutes = int(offset[1:3]), int(offset[4:6])
         if hours > 23 or minutes > 59:
             raise ValueError("timestamp offset out of range")
         tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    if second > 60:
+        raise ValueError("seconds out of range")
     if year == 0:
         return datetime.min.replace(tzinfo=UTC)
     parsed = datetime(year, month, day, hour, minute, min(second, 59), micro, tzinfo=tz)
@@ -265,7 +269,11 @@ def parse_results_query(query: Mapping[str, str]) -> ResultsQuery:
         try:
             completed_after = parse_timestamp(raw_after)
         except ValueError:
-            raise _bad("completedAfter", "completedAfter must be an ISO-8601 timestamp") from None
+            raise _bad(
+                "completedAfter",
+                "completedAfter must be an RFC 3339 date-time with an offset"
+                " (2024-05-01T10:00:00Z)",
+            ) from None
     cursor = query.get("cursor") or None
     return ResultsQuery(
         limit=_limit(query.get("limit")),

@@ -1,7 +1,7 @@
 """The transport layer: settings, auth, retries, the HTTP session and error mapping."""
 
 from .auth import AuthScheme, redact
-from .retries import RetryPolicy, parse_retry_after
+from .retries import RetryPolicy, parse_http_date, parse_retry_after
 from .session import SAFE_METHODS, UNCHANGED, Transport, Unchanged
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "RetryPolicy",
     "Transport",
     "Unchanged",
+    "parse_http_date",
     "parse_retry_after",
     "redact",
 ]

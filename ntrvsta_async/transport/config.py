@@ -50,7 +50,8 @@ def is_loopback(host: str) -> bool:
 def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False) -> URL:
     """The explicit base URL, else ``NTRVSTA_BASE_URL``, else production (OP-1).
 
-    A path (an API Gateway stage such as ``/dev``) is kept; ``/v1/...`` is appended to it.
+    A path (an API Gateway stage such as ``/dev``) is kept; ``/v1/...`` is appended to it,
+    so a path ending in ``/v1`` (which would double it) is refused.
     """
     if base_url is None:
         base_url = os.environ.get(assumptions.ENV_BASE_URL) or assumptions.DEFAULT_BASE_URL
@@ -74,7 +75,13 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False)
             "use https://, or allow it for a trusted network (allow_insecure_http=True;"
             " on the command line, --allow-insecure-http)"
         )
-    return url.with_path(url.path.rstrip("/"))
+    path = url.path.rstrip("/")
+    if path.lower().endswith("/v1"):
+        raise ConfigurationError(
+            f"base_url must not end in /v1 (got {base_url.strip()!r}): the SDK adds /v1 to "
+            f"every path itself; drop it and pass {str(url.with_path(path[:-3]))!r}"
+        )
+    return url.with_path(path)
 
 
 def resolve_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import aiohttp
 
 from .. import assumptions
+from .._redact import scrub
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -23,6 +24,8 @@ from .retries import parse_retry_after
 __all__ = ["Response", "connection_error", "refuse_non_json", "status_error"]
 
 _MAX_MESSAGE = 500
+_QUOTED = 200
+"""Bytes of a non-JSON body decoded for a quote: enough to mask a secret cut by the quote."""
 
 
 class Response(NamedTuple):
@@ -36,19 +39,15 @@ class Response(NamedTuple):
     data: Any
 
 
-def refuse_non_json(raw: bytes, *, status: int, scrub: str = "") -> None:
+def refuse_non_json(raw: bytes, *, status: int) -> None:
     """For a success body that did not decode as JSON: an empty one passes (no data), any
-    other raises ``ResponseValidationError`` quoting its start (``scrub`` redacted)."""
+    other raises ``ResponseValidationError`` quoting its start (secrets masked)."""
     if not raw.strip():
         return
-    snippet = _scrubbed(raw[: 80 + len(scrub)].decode("utf-8", "replace"), scrub)[:80]
+    snippet = scrub(raw[:_QUOTED].decode("utf-8", "replace"))[:80]
     raise ResponseValidationError(
         f"HTTP {status} response is not JSON (starts with {snippet!r})", body=snippet
     ) from None
-
-
-def _scrubbed(text: str, secret: str) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
 
 
 def _first_str(*candidates: Any) -> str | None:
@@ -60,14 +59,16 @@ def _first_str(*candidates: Any) -> str | None:
     return None
 
 
-def _error_fields(body: Any) -> tuple[str | None, str | None]:
+def _error_fields(body: Any) -> tuple[str | None, str | None, str | None]:
+    """Message, code and request id of an error body (API.md OP-10), each None when absent."""
     if not isinstance(body, Mapping):
-        return None, None
+        return None, None, None
     error = body.get("error")
     nested = error if isinstance(error, Mapping) else {}
     message = _first_str(body.get("message"), nested.get("message"), error, body.get("detail"))
     code = _first_str(body.get("code"), nested.get("code"), body.get("errorCode"))
-    return message, code
+    request_id = _first_str(body.get("requestId"), nested.get("requestId"))
+    return message, code, request_id
 
 
 def status_error(
@@ -76,24 +77,24 @@ def status_error(
     headers: Mapping[str, str],
     raw: bytes,
     *,
-    scrub: str,
+    method: str,
+    path: str,
 ) -> APIStatusError:
-    """The exception for a non-success response, with message, code and request id."""
+    """The exception for a non-success response to ``method path``, with message, code and
+    request id (from a header, else the body's ``requestId``)."""
     try:
         body: Any = json.loads(raw) if raw.strip() else None
     except (ValueError, RecursionError):
-        body = _scrubbed(raw[: _MAX_MESSAGE + len(scrub)].decode("utf-8", "replace"), scrub)
-    message, code = _error_fields(body)
+        body = scrub(raw[: _MAX_MESSAGE + _QUOTED].decode("utf-8", "replace"))[:_MAX_MESSAGE]
+    message, code, body_request_id = _error_fields(body)
     if message is None:
         message = body if isinstance(body, str) and body.strip() else (reason or "error")
-    message = _scrubbed(message, scrub)[:_MAX_MESSAGE]
-    code = _scrubbed(code, scrub) if code is not None else None
+    message = scrub(message)[:_MAX_MESSAGE]
     lowered = {k.lower(): v for k, v in headers.items()}
     request_id = next(
-        (lowered[name] for name in assumptions.REQUEST_ID_HEADERS if name in lowered), None
+        (lowered[name] for name in assumptions.REQUEST_ID_HEADERS if name in lowered),
+        body_request_id,
     )
-    if request_id is not None:
-        request_id = _scrubbed(request_id, scrub)
     cls = status_error_class(status)
     kwargs: dict[str, Any] = {
         "status": status,
@@ -101,25 +102,29 @@ def status_error(
         "body": body,
         "request_id": request_id,
         "headers": headers,
+        "method": method,
+        "path": path,
     }
     if issubclass(cls, RateLimitError):
         kwargs["retry_after"] = parse_retry_after(headers)
     return cls(message, **kwargs)
 
 
-def connection_error(exc: BaseException, method: str, url: str) -> APIConnectionError:
-    """Map an aiohttp or timeout failure; says whether the request may have been sent."""
-    where = f"{method} {url}"
+def connection_error(exc: BaseException, method: str, path: str) -> APIConnectionError:
+    """Map an aiohttp or timeout failure on ``method path``; says whether the request may
+    have been sent. The text (which may quote raw bytes from the server) is scrubbed."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return APITimeoutError(f"timed out connecting for {where}", request_sent=False)
+        return APITimeoutError("timed out connecting", request_sent=False, method=method, path=path)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return APIConnectionError(
-            f"could not connect for {where}: {exc.os_error.strerror or exc.os_error}",
+            f"could not connect: {exc.os_error.strerror or exc.os_error}",
             request_sent=False,
+            method=method,
+            path=path,
         )
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return APITimeoutError(f"timed out waiting for {where}")
+        return APITimeoutError("timed out waiting for the response", method=method, path=path)
     if isinstance(exc, aiohttp.InvalidURL):
-        return APIConnectionError(f"invalid URL for {where}", request_sent=False)
+        return APIConnectionError("invalid URL", request_sent=False, method=method, path=path)
     detail = str(exc) or type(exc).__name__
-    return APIConnectionError(f"connection failed for {where}: {detail}")
+    return APIConnectionError(f"connection failed: {detail}", method=method, path=path)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,16 +14,41 @@ import attrs
 from tenacity import RetryCallState
 
 from .. import assumptions
-from ..errors import APIConnectionError, APIStatusError
+from .._checks import is_count
+from ..errors import APIConnectionError, APIStatusError, ConfigurationError
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryPolicy", "parse_http_date", "parse_retry_after"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative")
+# A wrong RetryPolicy field is a wrong setting: each validator raises ConfigurationError.
+
+
+def _retries(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not is_count(value, minimum=0):
+        raise ConfigurationError(f"{attribute.name} must be a non-negative integer")
+
+
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (is_count(value, minimum=0) or (isinstance(value, float) and 0 <= value < math.inf)):
+        raise ConfigurationError(f"{attribute.name} must be a non-negative number of seconds")
+
+
+def _statuses(value: Iterable[int]) -> frozenset[int]:
+    message = "retry_statuses must be a set of HTTP status codes"
+    try:
+        statuses = frozenset(value)
+    except TypeError:
+        raise ConfigurationError(message) from None
+    if not all(is_count(status, minimum=100) and status < 600 for status in statuses):
+        raise ConfigurationError(message)
+    return statuses
+
+
+def _callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not callable(value):
+        raise ConfigurationError(f"{attribute.name} must be callable")
 
 
 @attrs.frozen
@@ -33,16 +59,22 @@ class RetryPolicy:
     hears of every retry (error and wait) before the sleep.
     """
 
-    max_retries: int = attrs.field(default=assumptions.DEFAULT_MAX_RETRIES, validator=_non_negative)
-    initial_backoff: float = attrs.field(default=0.5, validator=_non_negative)
-    max_backoff: float = attrs.field(default=8.0, validator=_non_negative)
+    max_retries: int = attrs.field(default=assumptions.DEFAULT_MAX_RETRIES, validator=_retries)
+    initial_backoff: float = attrs.field(default=0.5, validator=_seconds)
+    max_backoff: float = attrs.field(default=8.0, validator=_seconds)
     max_retry_after: float = attrs.field(
-        default=assumptions.DEFAULT_MAX_RETRY_AFTER, validator=_non_negative
+        default=assumptions.DEFAULT_MAX_RETRY_AFTER, validator=_seconds
     )
-    retry_statuses: frozenset[int] = assumptions.RETRYABLE_STATUSES
-    sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False)
-    random: Callable[[], float] = attrs.field(default=random.random, repr=False)
-    on_retry: Callable[[BaseException, float], None] | None = attrs.field(default=None, repr=False)
+    retry_statuses: frozenset[int] = attrs.field(
+        default=assumptions.RETRYABLE_STATUSES, converter=_statuses
+    )
+    sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False, validator=_callable)
+    random: Callable[[], float] = attrs.field(
+        default=random.random, repr=False, validator=_callable
+    )
+    on_retry: Callable[[BaseException, float], None] | None = attrs.field(
+        default=None, repr=False, validator=attrs.validators.optional(_callable)
+    )
     """Called before each retry with the error and the wait, for metrics or shared throttling."""
 
     def backoff(self, attempt: int) -> float:
@@ -71,6 +103,17 @@ class RetryPolicy:
         return self.backoff(state.attempt_number)
 
 
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP date (``Date``, ``Retry-After``) as an aware datetime; None when absent or bad."""
+    if value is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
     """``Retry-After`` in seconds, from delta-seconds or an HTTP date; None when absent or bad."""
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
@@ -80,12 +123,9 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        when = parse_http_date(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         return None

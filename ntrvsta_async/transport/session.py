@@ -18,10 +18,11 @@ from yarl import URL
 
 from .. import _json
 from .._checks import is_count
+from .._redact import register_secret, sdk_logger
 from .._version import __version__
 from ..assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
 from ..errors import (
-    APIConnectionError,
+    APIError,
     APIStatusError,
     ConfigurationError,
     InvalidArgumentError,
@@ -34,8 +35,8 @@ from .retries import RetryPolicy
 
 __all__ = ["SAFE_METHODS", "UNCHANGED", "Transport", "Unchanged"]
 
-logger = logging.getLogger("ntrvsta_async")
-retry_logger = logging.getLogger("ntrvsta_async.retry")
+logger = sdk_logger("ntrvsta_async")
+retry_logger = sdk_logger("ntrvsta_async.retry")
 """One WARNING per retry, on its own logger so an application can quiet retries alone."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -108,6 +109,7 @@ class Transport:
         max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self._api_key = api_key
+        self._key_handle = register_secret(api_key)
         self.base_url = base_url
         self.timeout = timeout
         self.retry_policy = retry_policy
@@ -241,7 +243,7 @@ class Transport:
         if json is not None:
             try:
                 body = _json.dumps(json)
-            except (TypeError, RecursionError) as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise InvalidArgumentError(f"the request body is not JSON: {exc}") from None
             headers = self._json_headers
         return self._send(method, url, path, headers, body, params, safe)
@@ -276,7 +278,7 @@ class Transport:
                         raise first_failure
                     return await self._send(method, url, path, headers, body, params, None)
         except NtrvstaError as exc:
-            if isinstance(exc, APIStatusError | APIConnectionError):
+            if isinstance(exc, APIError):
                 exc.attempts = attempt_number
             raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -310,6 +312,7 @@ class Transport:
                     headers=headers,
                     timeout=self.timeout,
                     allow_redirects=False,
+                    raise_for_status=False,  # a caller-owned session may set it: statuses map here
                 )
                 try:
                     limit = self.max_response_size
@@ -338,13 +341,13 @@ class Transport:
                 resp_headers = resp.headers
             except (aiohttp.ClientError, TimeoutError) as exc:
                 logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
-                raise connection_error(exc, method, path) from None
+                raise connection_error(exc, method, url.path) from None
             except RuntimeError as exc:
                 if session.closed:
                     raise ConfigurationError(
                         "the client is closed; create a new NtrvstaClient"
                     ) from None
-                raise connection_error(exc, method, path) from None
+                raise connection_error(exc, method, url.path) from None
             if debug:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
@@ -352,7 +355,7 @@ class Transport:
                 try:
                     data = _json.loads(raw)
                 except (ValueError, RecursionError):
-                    refuse_non_json(raw, status=status, scrub=self._api_key)
+                    refuse_non_json(raw, status=status)
                     data = None
                 return Response(status, resp_headers, data)
             if 300 <= status < 400:
@@ -361,24 +364,25 @@ class Transport:
                     f"unexpected redirect to {resp_headers.get('Location', '?')} (not followed)",
                     resp_headers,
                     b"",
-                    scrub=self._api_key,
+                    method=method,
+                    path=url.path,
                 )
-            raise status_error(status, resp.reason, resp_headers, raw, scrub=self._api_key)
+            raise status_error(status, resp.reason, resp_headers, raw, method=method, path=url.path)
         except NtrvstaError as exc:
             if safe is None:
                 raise
             policy = self.retry_policy
             if policy.max_retries < 1 or not policy.should_retry(exc, safe=safe):
-                if isinstance(exc, APIStatusError | APIConnectionError):
+                if isinstance(exc, APIError):
                     exc.attempts = 1
                 raise
             first_failure = exc
         return await self._retry(method, url, path, headers, body, params, safe, first_failure)
 
     def _too_large(self, status: int, method: str, path: str, limit: int) -> ResponseTooLargeError:
-        where = f"{method} {path}".replace(self._api_key, "[redacted]")
         return ResponseTooLargeError(
-            f"HTTP {status} response body for {where} exceeds max_response_size ({limit} bytes)",
+            f"HTTP {status} response body for {method} {path} exceeds max_response_size "
+            f"({limit} bytes)",
             limit=limit,
         )
 

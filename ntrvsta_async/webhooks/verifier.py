@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -13,7 +14,9 @@ import attrs
 from ntrvsta_async import _json
 from ntrvsta_async._checks import is_count, is_positive_number
 from ntrvsta_async._converter import structure
+from ntrvsta_async._redact import register_secret
 from ntrvsta_async.assumptions import (
+    ENV_WEBHOOK_SECRET,
     RESULT_COMPLETED_EVENT,
     WEBHOOK_EVENT_HEADER,
     WEBHOOK_IDEMPOTENCY_HEADER,
@@ -21,10 +24,11 @@ from ntrvsta_async.assumptions import (
     WEBHOOK_TIMESTAMP_HEADER,
     WEBHOOK_TOLERANCE,
 )
-from ntrvsta_async.errors import ConfigurationError, ResponseValidationError
+from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError, ResponseValidationError
 from ntrvsta_async.errors import WebhookVerificationError as _Error
 from ntrvsta_async.models import ResultCompletedEvent
 from ntrvsta_async.webhooks._hmac import KeyedSha256
+from ntrvsta_async.webhooks.signing import parse_secrets
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -83,7 +87,15 @@ class WebhookVerifier:
     ``tolerance`` (seconds) bounds the age of a signed timestamp; None turns the check off.
     """
 
-    __slots__ = ("_clock", "_macs", "_scheme", "_secrets", "max_body_size", "tolerance")
+    __slots__ = (
+        "_clock",
+        "_macs",
+        "_scheme",
+        "_secret_handles",
+        "_secrets",
+        "max_body_size",
+        "tolerance",
+    )
 
     def __init__(
         self,
@@ -94,9 +106,19 @@ class WebhookVerifier:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+        needs = "WebhookVerifier needs at least one non-empty secret string"
+        try:
+            candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+        except TypeError:
+            raise ConfigurationError(needs) from None
         if not candidates or not all(isinstance(s, str) and s for s in candidates):
-            raise ConfigurationError("WebhookVerifier needs at least one non-empty secret string")
+            raise ConfigurationError(needs)
+        try:
+            keys = [s.encode("utf-8") for s in candidates]
+        except UnicodeEncodeError:
+            raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
+        if not callable(clock):
+            raise ConfigurationError("clock must be callable")
         if scheme not in get_args(SignatureScheme):
             raise ConfigurationError(
                 f"unknown signature scheme {scheme!r}; use one of {get_args(SignatureScheme)}"
@@ -106,11 +128,30 @@ class WebhookVerifier:
         if not is_count(max_body_size):
             raise ConfigurationError("max_body_size must be a positive integer (bytes)")
         self._secrets: tuple[str, ...] = tuple(candidates)
-        self._macs = tuple(KeyedSha256(s.encode("utf-8")) for s in candidates)
+        self._secret_handles = tuple(register_secret(s) for s in candidates)
+        self._macs = tuple(KeyedSha256(key) for key in keys)
         self._scheme: SignatureScheme = scheme
         self.tolerance = tolerance
         self.max_body_size = max_body_size
         self._clock = clock
+
+    @classmethod
+    def from_env(
+        cls,
+        name: str = ENV_WEBHOOK_SECRET,
+        *,
+        tolerance: float | None = WEBHOOK_TOLERANCE,
+        scheme: SignatureScheme = "auto",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> WebhookVerifier:
+        """A verifier for the secrets in environment variable ``name``: one, or several
+        separated by commas and/or whitespace (a rotation); none is a ``ConfigurationError``."""
+        secrets = parse_secrets(os.environ.get(name, ""))
+        if not secrets:
+            raise ConfigurationError(
+                f"no webhook secret: set {name} (several separated by commas while rotating)"
+            )
+        return cls(secrets, tolerance=tolerance, scheme=scheme, max_body_size=max_body_size)
 
     @property
     def scheme(self) -> SignatureScheme:
@@ -135,7 +176,9 @@ class WebhookVerifier:
         elif isinstance(body, (bytes, bytearray, memoryview)):
             raw = bytes(body)
         else:
-            raise TypeError("verify() needs the raw request body as bytes, before any decoding")
+            raise InvalidArgumentError(
+                "verify() needs the raw request body as bytes, before any decoding"
+            )
         if len(raw) > self.max_body_size:
             raise _Error(
                 f"body of {len(raw)} bytes exceeds the {self.max_body_size} byte limit",
@@ -268,7 +311,7 @@ def _normalize_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
     try:
         items = iter(headers.items())
     except (AttributeError, TypeError):
-        raise TypeError("headers must be a mapping of header names to values") from None
+        raise InvalidArgumentError("headers must be a mapping of header names to values") from None
     for name, value in items:
         if not isinstance(name, str):
             continue
