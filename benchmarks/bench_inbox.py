@@ -105,7 +105,9 @@ async def _postgres() -> AsyncIterator[str | None]:
         cluster.stop()
 
 
-def backends(workdir: Path, redis_url: str | None, postgres_dsn: str | None) -> dict[str, InboxFactory]:
+def backends(
+    workdir: Path, redis_url: str | None, postgres_dsn: str | None
+) -> dict[str, InboxFactory]:
     """The backends to compare; one that has no server here is left out."""
     found: dict[str, InboxFactory] = {
         "memory": lambda n: MemoryInbox(),

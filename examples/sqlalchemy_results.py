@@ -57,7 +57,9 @@ def store_scores(
     async def store(result: ResultSummary) -> None:
         async with sessions.begin() as session:
             email = result.candidate.email if result.candidate is not None else None
-            session.add(Score(result_id=result.key, overall_score=result.overall_score, email=email))
+            session.add(
+                Score(result_id=result.key, overall_score=result.overall_score, email=email)
+            )
             await session.flush()
             await inbox.mark_done_in(await driver_connection(session), result.keys)
 

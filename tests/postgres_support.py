@@ -18,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -194,6 +194,6 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture
-async def postgres_dsn(postgres_cluster: PostgresCluster) -> AsyncIterator[str]:
+async def postgres_dsn(postgres_cluster: PostgresCluster) -> str:
     """The URL of a fresh, empty database for this test."""
-    yield await postgres_cluster.new_database()
+    return await postgres_cluster.new_database()

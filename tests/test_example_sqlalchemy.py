@@ -11,6 +11,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from examples import sqlalchemy_results
 from ntrvsta_async import NtrvstaClient
@@ -61,11 +63,11 @@ async def test_each_result_row_lands_once_with_its_done_mark(postgres_dsn: str) 
             PostgresInbox(postgres_dsn) as inbox,
         ):
             summary = await client.results.list().__anext__()
-            engine = sqlalchemy_results.create_async_engine(
-                sqlalchemy_results.make_url(postgres_dsn).set(drivername="postgresql+asyncpg")
+            engine = create_async_engine(
+                make_url(postgres_dsn).set(drivername="postgresql+asyncpg")
             )
             try:
-                sessions = sqlalchemy_results.async_sessionmaker(engine)
+                sessions = async_sessionmaker(engine)
                 store = sqlalchemy_results.store_scores(sessions, inbox)
                 with pytest.raises(AlreadyHandledError):
                     await store(summary)

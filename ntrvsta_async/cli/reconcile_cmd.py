@@ -26,13 +26,13 @@ from ntrvsta_async.cli.common import (
     echo_json,
     run_async,
 )
-from ntrvsta_async.models import ResultSummary
 from ntrvsta_async.cli.inbox_cmd import (
     INBOX_HELP,
     check_inbox_location,
     describe_inbox,
     open_inbox,
 )
+from ntrvsta_async.models import ResultSummary
 from ntrvsta_async.reconcile import ReconcileReport, ResultPoller
 
 __all__ = ["CommandHandler", "HandlerFailed", "JsonlHandler", "reconcile", "report_dict"]
@@ -198,7 +198,8 @@ async def _reconcile(
                 loop.add_signal_handler(signum, stop.set)
         if not as_json:
             click.echo(
-                f"reconciling every {interval:g} s into {describe_inbox(inbox_path)}; Ctrl-C stops", err=True
+                f"reconciling every {interval:g} s into {describe_inbox(inbox_path)}; Ctrl-C stops",
+                err=True,
             )
         async with poller:
             stopped = asyncio.ensure_future(stop.wait())

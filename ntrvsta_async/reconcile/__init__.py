@@ -11,6 +11,7 @@ from ntrvsta_async.reconcile.inbox import (
     result_keys,
 )
 from ntrvsta_async.reconcile.lease import Lease, RenewingLease
+from ntrvsta_async.reconcile.poller import Partition, ResultHandler, ResultPoller, poller_context
 from ntrvsta_async.reconcile.postgres_inbox import (
     AlreadyHandledError,
     PostgresInbox,
@@ -18,7 +19,6 @@ from ntrvsta_async.reconcile.postgres_inbox import (
     schema_sql,
 )
 from ntrvsta_async.reconcile.postgres_lease import PostgresLease
-from ntrvsta_async.reconcile.poller import Partition, ResultHandler, ResultPoller, poller_context
 from ntrvsta_async.reconcile.redis_inbox import RedisInbox
 from ntrvsta_async.reconcile.redis_lease import RedisLease
 from ntrvsta_async.reconcile.report import ReconcileReport

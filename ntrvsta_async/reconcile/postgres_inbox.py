@@ -92,7 +92,9 @@ class Tables:
         if not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema):
             raise ConfigurationError("schema must be a plain SQL identifier such as 'public'")
         if not isinstance(prefix, str) or not (prefix == "" or _IDENTIFIER.fullmatch(prefix)):
-            raise ConfigurationError("table_prefix must be a plain SQL identifier such as 'ntrvsta_'")
+            raise ConfigurationError(
+                "table_prefix must be a plain SQL identifier such as 'ntrvsta_'"
+            )
         return cls(schema, prefix)
 
     def _name(self, table: str) -> str:
@@ -272,17 +274,17 @@ class Database:
         self,
         work: Callable[[Connection], Awaitable[T]],
         *,
-        timeout: float | None = None,
+        acquire_timeout: float | None = None,
     ) -> T:
         """``work`` in one transaction (committed when it returns, rolled back when it
-        raises) that a cancelled caller cannot cut off halfway; ``timeout`` bounds the wait
-        for a pooled connection."""
+        raises) that a cancelled caller cannot cut off halfway; ``acquire_timeout`` bounds
+        the wait for a pooled connection."""
 
         async def whole() -> T:
             pool = await self.pool()
             async with (
                 self.errors(),
-                pool.acquire(timeout=timeout) as conn,
+                pool.acquire(timeout=acquire_timeout) as conn,
                 conn.transaction(),
             ):
                 return await work(conn)
@@ -384,9 +386,7 @@ class PostgresInbox(Inbox):
         )
         checkpoints = self._db.tables.checkpoints
         self._sql_get_checkpoint = f"SELECT value FROM {checkpoints} WHERE name = $1"  # noqa: S608 - identifiers checked
-        self._sql_lock_checkpoint = (
-            f"SELECT fence FROM {checkpoints} WHERE name = $1 FOR UPDATE"  # noqa: S608 - identifiers checked
-        )
+        self._sql_lock_checkpoint = f"SELECT fence FROM {checkpoints} WHERE name = $1 FOR UPDATE"  # noqa: S608 - identifiers checked
         self._sql_insert_checkpoint = (
             f"INSERT INTO {checkpoints} (name, value, fence) VALUES ($1, $2, $3)"  # noqa: S608 - identifiers checked
             " ON CONFLICT (name) DO NOTHING RETURNING name"
