@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from ._converter import structure, to_wire
+from ._redact import scrub
 
 __all__ = [
     "AiAnalysis",
@@ -37,9 +38,21 @@ def _extra() -> Any:
 
 
 class _Model:
-    """Shared behaviour: wire-shaped output and construction from decoded JSON."""
+    """Shared behaviour: wire-shaped output, construction from decoded JSON, and a repr
+    with registered secrets masked (a server may echo the key into any field)."""
 
     __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        generated = cls.__dict__.get("__repr__")
+        if generated is not None and not getattr(generated, "_scrubbed", False):
+
+            def __repr__(self: object) -> str:
+                return scrub(generated(self))
+
+            __repr__._scrubbed = True  # type: ignore[attr-defined]
+            cls.__repr__ = __repr__  # type: ignore[method-assign]
 
     def to_dict(self) -> dict[str, Any]:
         """This object as camelCase JSON, with unknown fields written back."""

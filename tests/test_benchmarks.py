@@ -78,7 +78,7 @@ async def test_webhook_benchmarks_verify_and_receive() -> None:
     ("target", "size", "expected"),
     [
         ("fanout", 500, "_send  ntrvsta_async/transport/session.py"),
-        ("polling", 2000, "structure_tuple  <ntrvsta fast structure tuple["),
+        ("polling", 2000, "structure_fast  <ntrvsta fast structure ResultSummary>"),
         ("verify", 5000, "structure_fast  <ntrvsta fast structure ResultCompletedEvent>"),
     ],
 )

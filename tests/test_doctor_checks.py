@@ -244,12 +244,11 @@ def _filtering(names: dict[str, str], *, unknown_posting_404: bool = False) -> H
         for name, value in request.query.items():
             what = names.get(name)
             if what == "time":
-                kept = [r for r in kept if r["completedAt"] >= value]
+                kept = [r for r in kept if str(r["completedAt"]) >= value]
             elif what == "template":
                 kept = [r for r in kept if r["templateId"] == value]
-            elif what == "posting":
-                if unknown_posting_404 and value != "job-1":
-                    return web.json_response({"message": "no such posting"}, status=404)
+            elif what == "posting" and unknown_posting_404 and value != "job-1":
+                return web.json_response({"message": "no such posting"}, status=404)
         return web.json_response({"items": kept, "nextCursor": None})
 
     return results

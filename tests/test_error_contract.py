@@ -63,9 +63,9 @@ async def api() -> AsyncIterator[Api]:
         yield state
 
 
-def _client(api: Api, **options: Any) -> NtrvstaClient:
+def _client(api: Api, *, max_retries: int = 2, **options: Any) -> NtrvstaClient:
     options.setdefault("base_url", api.base_url)
-    policy = RetryPolicy(sleep=RecordingSleep(), random=lambda: 0.5)
+    policy = RetryPolicy(max_retries=max_retries, sleep=RecordingSleep(), random=lambda: 0.5)
     return NtrvstaClient(api_key=API_KEY, retry_policy=policy, **options)
 
 

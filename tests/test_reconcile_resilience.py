@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,22 +18,13 @@ from ntrvsta_async import ConfigurationError, NtrvstaClient, ResultSummary
 from ntrvsta_async.errors import InboxError
 from ntrvsta_async.reconcile import ClaimState, MemoryInbox, ResultKeys, ResultPoller
 from ntrvsta_async.webhooks import WebhookVerifier, webhook_handler
-from tests.test_poller import RESULTS_RE, T0, FakeResults, Recorder, poller
+from tests.test_poller import RESULTS_RE, T0, FakeResults, Recorder, fake, inbox, poller
+
+__all__ = ["fake", "inbox"]  # the fixtures, shared with tests/test_poller.py
 
 
 def stamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def fake(mock: aioresponses) -> FakeResults:
-    return FakeResults(mock)
-
-
-@pytest.fixture
-async def inbox() -> AsyncIterator[MemoryInbox]:
-    async with MemoryInbox() as box:
-        yield box
 
 
 class Scripted:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ntrvsta_async import NtrvstaClient, NtrvstaError, ResponseValidationError
+from ntrvsta_async import NtrvstaClient, NtrvstaError
 from ntrvsta_async._redact import register_secret, scrub
 from ntrvsta_async.webhooks import WebhookVerifier
 
@@ -59,12 +59,6 @@ REFLECTIONS: dict[str, Callable[[bytes], bytes]] = {
     ),
     "bad-chunk-size": lambda k: (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + k + b"\r\n{}\r\n0\r\n\r\n"
-    ),
-    "typed-field-completed-at": lambda k: _json_response(
-        200, {"items": [{"resultId": "r1", "completedAt": k.decode()}]}
-    ),
-    "typed-field-score": lambda k: _json_response(
-        200, {"items": [{"resultId": "r1", "overallScore": k.decode()}]}
     ),
     "error-body-fields": lambda k: _json_response(
         401, {"message": f"bad key {k.decode()}", "code": k.decode(), "requestId": k.decode()}
@@ -129,14 +123,30 @@ async def test_a_reflected_key_appears_in_no_error_or_log(
         assert_clean(record.exc_text or "")
 
 
-async def test_a_key_in_a_typed_field_is_masked_but_the_path_is_named() -> None:
-    reply = REFLECTIONS["typed-field-completed-at"]
+async def test_a_key_in_a_typed_field_is_masked_in_the_page_its_logs_and_reprs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reply = lambda k: _json_response(  # noqa: E731
+        200,
+        {
+            "items": [
+                {"resultId": "r1", "completedAt": k.decode()},  # kept as text (OP-18)
+                {"resultId": "r2", "overallScore": k.decode()},  # unreadable: skipped
+            ]
+        },
+    )
     async with reflecting(reply) as url, NtrvstaClient(api_key=API_KEY, base_url=url) as client:
-        with pytest.raises(ResponseValidationError) as info:
-            await client.results.list_page()
-    assert "completedAt" in str(info.value)
-    assert "[redacted]" in str(info.value)
-    assert_clean(str(info.value))
+        page = await client.results.list_page()
+        items = [item async for item in client.results.list()]
+    assert [item.result_id for item in page.items] == ["r1"]
+    (skipped,) = page.skipped
+    assert "overallScore" in skipped
+    assert "r2" not in skipped or "[redacted]" in skipped
+    for text in (repr(page), repr(items), skipped, caplog.text):
+        assert_clean(text)
+    for record in caplog.records:
+        assert_clean(record.getMessage())
 
 
 @pytest.mark.parametrize(
