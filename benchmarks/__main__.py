@@ -17,7 +17,7 @@ from typing import Final
 
 from benchmarks._common import ROOT, machine
 
-BENCHMARKS: Final = ("import", "fanout", "quota", "polling", "webhooks", "memory")
+BENCHMARKS: Final = ("import", "fanout", "quota", "polling", "webhooks", "memory", "inbox")
 NOTES: Final = """
 ## Reading the figures
 

@@ -1,8 +1,9 @@
-"""One replica for the multi-process Redis tests: a poller on a shared RedisInbox that polls
-only while it holds the shared RedisLease, until SIGTERM.
+"""One replica for the multi-process Redis and PostgreSQL tests: a poller on a shared inbox
+that polls only while it holds the shared lease, until SIGTERM.
 
-Usage: python -m tests.replica_worker BASE_URL REDIS_URL LOG_PATH [options] (key in
-NTRVSTA_API_KEY). It appends to LOG_PATH, one line per event, times in Unix seconds:
+Usage: python -m tests.replica_worker BASE_URL STORE_URL LOG_PATH [options] (key in
+NTRVSTA_API_KEY); STORE_URL is redis://... (RedisInbox, RedisLease) or postgresql://...
+(PostgresInbox, PostgresLease). It appends to LOG_PATH, one line per event, times in Unix seconds:
 
     ready PID
     end KEY EPOCH TIME                          a handler finished
@@ -22,7 +23,23 @@ from datetime import timedelta
 from typing import TextIO
 
 from ntrvsta_async import NtrvstaClient, ResultSummary
-from ntrvsta_async.reconcile import ReconcileReport, RedisInbox, RedisLease, ResultPoller
+from ntrvsta_async.reconcile import (
+    Inbox,
+    PostgresInbox,
+    PostgresLease,
+    ReconcileReport,
+    RedisInbox,
+    RedisLease,
+    RenewingLease,
+    ResultPoller,
+)
+
+
+def store(url: str, ttl: float) -> tuple[Inbox, RenewingLease]:
+    """The inbox and lease that ``url`` names."""
+    if url.startswith("postgresql://"):
+        return PostgresInbox(url), PostgresLease(url, "poller", ttl=ttl)
+    return RedisInbox(url), RedisLease(url, "poller", ttl=ttl)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -43,10 +60,11 @@ async def main(args: argparse.Namespace, log: TextIO) -> int:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
 
+    shared_inbox, shared_lease = store(args.redis_url, args.ttl)
     async with (
         NtrvstaClient(base_url=args.base_url) as client,
-        RedisInbox(args.redis_url) as inbox,
-        RedisLease(args.redis_url, "poller", ttl=args.ttl) as lease,
+        shared_inbox as inbox,
+        shared_lease as lease,
     ):
 
         async def handler(result: ResultSummary) -> None:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from benchmarks import bench_fanout, bench_polling, bench_quota, bench_webhooks, profile
+from benchmarks import (
+    bench_fanout,
+    bench_inbox,
+    bench_polling,
+    bench_quota,
+    bench_webhooks,
+    profile,
+)
 from benchmarks._common import Rates, loopback_server, median_run, paired_ratio, ratio_line
+from tests.postgres_support import postgres_cluster, postgres_dsn
+
+__all__ = ["postgres_cluster", "postgres_dsn"]
 
 
 def test_paired_ratio_is_the_median_of_same_round_quotients() -> None:
@@ -109,3 +121,16 @@ def test_the_profile_names_where_the_sdk_spends_its_time(
     lines = profile.self_times(profiler)
     assert any(expected in line for line in lines), lines[:10]
     assert all(line.split()[1] == "s" and line.split()[2].endswith("%") for line in lines)
+
+
+async def test_inbox_benchmark_runs_every_backend_through_the_poller(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    with loopback_server("api") as base_url:
+        chosen = bench_inbox.backends(tmp_path, None, postgres_dsn)
+        rates = await bench_inbox.measure(base_url, chosen, total=150, rounds=1)
+    assert set(rates) == {"memory", "sqlite", "postgresql"}
+    assert all(rate.best > 0 for rate in rates.values())
+    verdict = bench_inbox.verdict(rates, total=150)
+    assert verdict.met == (rates["postgresql"].best >= bench_inbox.TARGET)
+    assert any("redis" in line and "skipped" in line for line in verdict.lines)

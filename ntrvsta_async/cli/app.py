@@ -19,6 +19,7 @@ from ntrvsta_async.cli.common import (
 )
 from ntrvsta_async.cli.demo_cmd import demo
 from ntrvsta_async.cli.doctor_cmd import doctor
+from ntrvsta_async.cli.inbox_cmd import inbox
 from ntrvsta_async.cli.invite_cmd import invite
 from ntrvsta_async.cli.reconcile_cmd import reconcile
 from ntrvsta_async.cli.results_cmd import results
@@ -90,4 +91,5 @@ cli.add_command(webhooks)
 cli.add_command(sandbox)
 cli.add_command(demo)
 cli.add_command(doctor)
+cli.add_command(inbox)
 webhooks.add_command(capture)

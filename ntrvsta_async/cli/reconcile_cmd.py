@@ -1,4 +1,4 @@
-"""``ntrvsta reconcile``: run the ``ResultPoller`` on a SQLite inbox into a file or a command."""
+"""``ntrvsta reconcile``: run the ``ResultPoller`` on an inbox into a file or a command."""
 
 from __future__ import annotations
 
@@ -26,8 +26,14 @@ from ntrvsta_async.cli.common import (
     echo_json,
     run_async,
 )
+from ntrvsta_async.cli.inbox_cmd import (
+    INBOX_HELP,
+    check_inbox_location,
+    describe_inbox,
+    open_inbox,
+)
 from ntrvsta_async.models import ResultSummary
-from ntrvsta_async.reconcile import ReconcileReport, ResultPoller, SQLiteInbox
+from ntrvsta_async.reconcile import ReconcileReport, ResultPoller
 
 __all__ = ["CommandHandler", "HandlerFailed", "JsonlHandler", "reconcile", "report_dict"]
 
@@ -148,14 +154,14 @@ async def _reconcile(
     state: CliState,
     handler: JsonlHandler | CommandHandler,
     *,
-    inbox_path: Path,
+    inbox_path: str,
     once: bool,
     interval: float,
     concurrency: int,
     partitions: tuple[str, ...],
     as_json: bool,
 ) -> int:
-    async with state.client() as client, SQLiteInbox(inbox_path) as inbox:
+    async with state.client() as client, open_inbox(inbox_path) as inbox:
         auth_failed = asyncio.Event()
 
         def on_report(report: ReconcileReport) -> None:
@@ -192,7 +198,8 @@ async def _reconcile(
                 loop.add_signal_handler(signum, stop.set)
         if not as_json:
             click.echo(
-                f"reconciling every {interval:g} s into {inbox_path}; Ctrl-C stops", err=True
+                f"reconciling every {interval:g} s into {describe_inbox(inbox_path)}; Ctrl-C stops",
+                err=True,
             )
         async with poller:
             stopped = asyncio.ensure_future(stop.wait())
@@ -219,8 +226,7 @@ async def _reconcile(
     "inbox_path",
     default="ntrvsta-inbox.sqlite3",
     show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite inbox: what was handled, and where to resume.",
+    help=INBOX_HELP,
 )
 @click.option(
     "--exec",
@@ -271,7 +277,7 @@ async def _reconcile(
 def reconcile(
     state: CliState,
     once: bool,
-    inbox_path: Path,
+    inbox_path: str,
     command: str | None,
     jsonl_path: Path | None,
     interval: float,
@@ -288,10 +294,7 @@ def reconcile(
     """
     if (command is None) == (jsonl_path is None):
         raise click.UsageError("give exactly one of --exec CMD or --jsonl FILE")
-    if not inbox_path.parent.is_dir():
-        raise click.BadParameter(
-            f"directory {inbox_path.parent} does not exist", param_hint="--inbox"
-        )
+    check_inbox_location(inbox_path)
     handler: JsonlHandler | CommandHandler
     if command is not None:
         argv = shlex.split(command)
