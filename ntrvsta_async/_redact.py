@@ -19,8 +19,17 @@ import logging
 import threading
 import weakref
 from typing import Final
+from urllib.parse import urlsplit
 
-__all__ = ["MASK", "SecretHandle", "register_secret", "scrub", "sdk_logger"]
+__all__ = [
+    "MASK",
+    "SecretHandle",
+    "redact_url",
+    "register_secret",
+    "scrub",
+    "sdk_logger",
+    "url_password",
+]
 
 MASK: Final = "[redacted]"
 """What a masked secret (or a piece of one) reads as."""
@@ -154,3 +163,30 @@ def _install() -> None:
 
 
 _install()
+
+
+def redact_url(url: str) -> str:
+    """A store URL (Redis, PostgreSQL) without its password and query (which may carry
+    one), for logs, errors and reprs."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unreadable url>"
+    if ":" in host:
+        host = f"[{host}]"
+    user = f"{parts.username}@" if parts.username else ""
+    if parts.password is not None:
+        user = f"{parts.username or ''}:***@"
+    where = f"{host}:{port}" if port is not None else host
+    return f"{parts.scheme}://{user}{where}{parts.path}"
+
+
+def url_password(url: str) -> str | None:
+    """The password in a store URL, also when the URL is otherwise unreadable."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        rest = url.split("://", 1)[-1].split("@", 1)
+        return rest[0].split(":", 1)[-1] if len(rest) == 2 else None

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from ntrvsta_async import ConfigurationError, Contract, InvalidArgumentError, NtrvstaClient
+from ntrvsta_async.inbox.redis import RedisInbox
 from ntrvsta_async.reconcile import MemoryInbox, ResultPoller
-from ntrvsta_async.reconcile.redis_inbox import RedisInbox
 from ntrvsta_async.reconcile.redis_lease import RedisLease
 from ntrvsta_async.webhooks import WebhookVerifier, webhook_handler
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from ntrvsta_async import ConfigurationError
 from ntrvsta_async.errors import InboxError
 from ntrvsta_async.reconcile import ClaimState, Inbox, MemoryInbox, SQLiteInbox
-from tests.inbox_contract import Elapse, InboxContract
+from ntrvsta_async.testing import Elapse, InboxContract
 
 
 class FakeClock:
@@ -145,3 +146,28 @@ async def test_an_unclosed_sqlite_inbox_says_how_to_close_it(tmp_path: Path) -> 
     with pytest.warns(ResourceWarning, match="async with"):
         inbox.__del__()
     await inbox.close()
+
+
+def test_importing_the_webhooks_loads_no_poller_and_no_backend() -> None:
+    code = (
+        "import sys, ntrvsta_async.webhooks, ntrvsta_async.inbox\n"
+        "from ntrvsta_async.webhooks import webhook_handler, WebhookVerifier\n"
+        "loaded = [m for m in ("
+        "'ntrvsta_async.reconcile', 'ntrvsta_async.reconcile.poller',"
+        " 'ntrvsta_async.inbox.sqlite', 'ntrvsta_async.inbox.redis',"
+        " 'ntrvsta_async.inbox.postgres', 'aiosqlite', 'redis', 'asyncpg') if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(  # noqa: S603 - the interpreter running the tests
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_the_backends_load_on_first_use_under_both_packages() -> None:
+    from ntrvsta_async import inbox, reconcile
+
+    assert inbox.SQLiteInbox is reconcile.SQLiteInbox is SQLiteInbox
+    assert reconcile.RedisInbox is inbox.RedisInbox
+    with pytest.raises(AttributeError):
+        _ = inbox.NoSuchInbox  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from ntrvsta_async.reconcile import (
     current_connection,
     schema_sql,
 )
-from tests.inbox_contract import InboxContract
+from ntrvsta_async.testing import InboxContract
 from tests.postgres_support import PASSWORD, PostgresCluster, postgres_cluster, postgres_dsn
 
 __all__ = ["postgres_cluster", "postgres_dsn"]

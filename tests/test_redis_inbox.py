@@ -1,4 +1,4 @@
-"""``RedisInbox``: the shared Inbox contract (tests/inbox_contract.py) on a real Redis, then
+"""``RedisInbox``: the shared ``InboxContract`` (``ntrvsta_async.testing``) on a real Redis, then
 what only Redis does (server-side expiry, prefixes, several replicas, errors, redaction)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import redis.asyncio
 from ntrvsta_async import ConfigurationError, NtrvstaError
 from ntrvsta_async.errors import InboxError
 from ntrvsta_async.reconcile import ClaimState, RedisInbox, RedisLease
-from tests.inbox_contract import Elapse, InboxContract
+from ntrvsta_async.testing import Elapse, InboxContract
 from tests.redis_support import RedisProcess, redis_process, redis_server
 
 __all__ = ["redis_process", "redis_server"]

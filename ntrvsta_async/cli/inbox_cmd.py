@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from ntrvsta_async._redact import redact_url
 from ntrvsta_async.reconcile import Inbox, PostgresInbox, RedisInbox, SQLiteInbox, schema_sql
-from ntrvsta_async.reconcile.redis_inbox import _redact_url
 
 __all__ = ["check_inbox_location", "describe_inbox", "inbox", "open_inbox"]
 
@@ -32,7 +32,7 @@ def open_inbox(location: str) -> Inbox:
 
 def describe_inbox(location: str) -> str:
     """``location`` for messages: a URL without its password, a path as given."""
-    return _redact_url(location) if location.startswith(_POSTGRES + _REDIS) else location
+    return redact_url(location) if location.startswith(_POSTGRES + _REDIS) else location
 
 
 def check_inbox_location(location: str) -> None:

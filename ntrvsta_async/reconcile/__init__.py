@@ -1,8 +1,15 @@
-"""Reconciliation: the inbox shared by the webhook receiver and the results poller."""
+"""Reconciliation: the results poller, leader leases, and (re-exported from
+``ntrvsta_async.inbox``) the inbox shared with the webhook receiver.
+
+The durable inbox backends and the leases are loaded on first use, like their drivers.
+"""
 
 from __future__ import annotations
 
-from ntrvsta_async.reconcile.inbox import (
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ntrvsta_async.inbox import (
     Claim,
     ClaimState,
     Inbox,
@@ -12,17 +19,19 @@ from ntrvsta_async.reconcile.inbox import (
 )
 from ntrvsta_async.reconcile.lease import Lease, RenewingLease
 from ntrvsta_async.reconcile.poller import Partition, ResultHandler, ResultPoller, poller_context
-from ntrvsta_async.reconcile.postgres_inbox import (
-    AlreadyHandledError,
-    PostgresInbox,
-    current_connection,
-    schema_sql,
-)
-from ntrvsta_async.reconcile.postgres_lease import PostgresLease
-from ntrvsta_async.reconcile.redis_inbox import RedisInbox
-from ntrvsta_async.reconcile.redis_lease import RedisLease
 from ntrvsta_async.reconcile.report import ReconcileReport
-from ntrvsta_async.reconcile.sqlite_inbox import SQLiteInbox
+
+if TYPE_CHECKING:
+    from ntrvsta_async.inbox.postgres import (
+        AlreadyHandledError,
+        PostgresInbox,
+        current_connection,
+        schema_sql,
+    )
+    from ntrvsta_async.inbox.redis import RedisInbox
+    from ntrvsta_async.inbox.sqlite import SQLiteInbox
+    from ntrvsta_async.reconcile.postgres_lease import PostgresLease
+    from ntrvsta_async.reconcile.redis_lease import RedisLease
 
 __all__ = [
     "AlreadyHandledError",
@@ -47,3 +56,22 @@ __all__ = [
     "result_keys",
     "schema_sql",
 ]
+
+_LAZY = {
+    "SQLiteInbox": "ntrvsta_async.inbox.sqlite",
+    "RedisInbox": "ntrvsta_async.inbox.redis",
+    "PostgresInbox": "ntrvsta_async.inbox.postgres",
+    "AlreadyHandledError": "ntrvsta_async.inbox.postgres",
+    "current_connection": "ntrvsta_async.inbox.postgres",
+    "schema_sql": "ntrvsta_async.inbox.postgres",
+    "RedisLease": "ntrvsta_async.reconcile.redis_lease",
+    "PostgresLease": "ntrvsta_async.reconcile.postgres_lease",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a durable inbox backend or a lease on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Final, Self, TypeVar
 
 import attrs
 
+from ntrvsta_async.inbox.base import ClaimState, Inbox, settle
+
 from .._checks import is_coroutine_callable, is_count, is_positive_number
 from ..errors import APIStatusError, AuthenticationError, ConfigurationError, NtrvstaError
 from ..models import Page, ResultSummary
 from .checkpoint import Checkpoint
-from .inbox import ClaimState, Inbox, settle
 from .lease import Lease
 from .report import ReconcileReport
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ntrvsta_async._checks import is_positive_number
 from ntrvsta_async.errors import ConfigurationError
+from ntrvsta_async.inbox.postgres import Connection, Database
 from ntrvsta_async.reconcile.lease import RenewingLease
-from ntrvsta_async.reconcile.postgres_inbox import Connection, Database
 
 if TYPE_CHECKING:
     import asyncpg

@@ -10,18 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from ntrvsta_async._checks import is_positive_number
+from ntrvsta_async._redact import redact_url
 from ntrvsta_async.errors import ConfigurationError
-from ntrvsta_async.reconcile.lease import RenewingLease
-from ntrvsta_async.reconcile.redis_inbox import (
+from ntrvsta_async.inbox.redis import (
     DEFAULT_PREFIX,
-    _call,
-    _check_prefix,
-    _check_url,
-    _import_redis,
-    _millis,
-    _new_client,
-    _redact_url,
+    call_redis,
+    check_prefix,
+    check_redis_url,
+    import_redis,
+    millis,
+    new_redis_client,
 )
+from ntrvsta_async.reconcile.lease import RenewingLease
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -86,13 +86,13 @@ class RedisLease(RenewingLease):
         prefix: str = DEFAULT_PREFIX,
         socket_timeout: float | None = None,
     ) -> None:
-        _import_redis()
-        self._url = _check_url(url, "RedisLease")
-        self._redacted = _redact_url(url)
+        import_redis()
+        self._url = check_redis_url(url, "RedisLease")
+        self._redacted = redact_url(url)
         super().__init__(name, ttl)
         if socket_timeout is not None and not is_positive_number(socket_timeout):
             raise ConfigurationError("socket_timeout must be a positive number of seconds, or None")
-        self._prefix = _check_prefix(prefix)
+        self._prefix = check_prefix(prefix)
         self._key = f"{self._prefix}lease:{name}"
         self._epoch_key = f"{self._key}:epoch"
         self._socket_timeout = (
@@ -107,7 +107,7 @@ class RedisLease(RenewingLease):
     def _script(self, name: str) -> AsyncScript:
         self._check_open()
         if self._client is None:
-            self._client = _new_client(
+            self._client = new_redis_client(
                 self._url, socket_timeout=self._socket_timeout, retries=2, backoff_cap=0.1
             )
             for script_name, source in (
@@ -120,23 +120,23 @@ class RedisLease(RenewingLease):
 
     async def _take(self, token: str) -> int:
         script = self._script("acquire")
-        answer = await _call(
+        answer = await call_redis(
             self._redacted,
-            script(keys=[self._key, self._epoch_key], args=[token, _millis(self.ttl)]),
+            script(keys=[self._key, self._epoch_key], args=[token, millis(self.ttl)]),
         )
         return int(answer)
 
     async def _extend(self, token: str, epoch: int) -> bool:
         script = self._script("renew")
-        renewed = await _call(
+        renewed = await call_redis(
             self._redacted,
-            script(keys=[self._key], args=[token, _millis(self.ttl), str(epoch)]),
+            script(keys=[self._key], args=[token, millis(self.ttl), str(epoch)]),
         )
         return bool(int(renewed))
 
     async def _give_up(self, token: str) -> None:
         script = self._script("release")
-        await _call(self._redacted, script(keys=[self._key], args=[token]))
+        await call_redis(self._redacted, script(keys=[self._key], args=[token]))
 
     async def _close_store(self) -> None:
         client, self._client = self._client, None

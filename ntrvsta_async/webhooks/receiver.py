@@ -15,8 +15,8 @@ from aiohttp import web
 from ntrvsta_async._checks import is_coroutine_callable, is_positive_number
 from ntrvsta_async.assumptions import WEBHOOK_IDEMPOTENCY_HEADER
 from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
+from ntrvsta_async.inbox import ClaimState, Inbox, MemoryInbox, claim_settled
 from ntrvsta_async.models import ResultCompletedEvent
-from ntrvsta_async.reconcile.inbox import ClaimState, Inbox, MemoryInbox, claim_settled
 from ntrvsta_async.webhooks.verifier import UnknownEvent, WebhookVerifier
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ntrvsta_async._checks import is_positive_number
 from ntrvsta_async.errors import ConfigurationError, InboxError
-from ntrvsta_async.reconcile.inbox import (
+from ntrvsta_async.inbox.base import (
     Claim,
     ClaimState,
     Inbox,

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import urlsplit
 
 from ntrvsta_async._checks import is_count, is_positive_number
+from ntrvsta_async._redact import redact_url, url_password
 from ntrvsta_async.errors import ConfigurationError, InboxError, InvalidArgumentError
-from ntrvsta_async.reconcile.inbox import (
+from ntrvsta_async.inbox.base import (
     Claim,
     ClaimState,
     Inbox,
@@ -97,7 +97,7 @@ return 1
 """
 
 
-def _import_redis() -> Any:
+def import_redis() -> Any:
     try:
         import redis.asyncio
     except ImportError:
@@ -107,24 +107,7 @@ def _import_redis() -> Any:
     return redis
 
 
-def _redact_url(url: str) -> str:
-    """``url`` without its password and query (which may carry one), for logs and reprs."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<unparseable redis url>"
-    if ":" in host:
-        host = f"[{host}]"
-    user = f"{parts.username}@" if parts.username else ""
-    if parts.password is not None:
-        user = f"{parts.username or ''}:***@"
-    where = f"{host}:{port}" if port is not None else host
-    return f"{parts.scheme}://{user}{where}{parts.path}"
-
-
-def _check_url(url: object, owner: str) -> str:
+def check_redis_url(url: object, owner: str) -> str:
     """``url`` when redis-py can read it; else ``ConfigurationError`` naming it without its
     password."""
     if not isinstance(url, str) or "://" not in url:
@@ -135,24 +118,16 @@ def _check_url(url: object, owner: str) -> str:
         parse_url(url)
     except (ValueError, TypeError) as exc:
         reason = str(exc)
-        password = _password(url)
+        password = url_password(url)
         if password:
             reason = reason.replace(password, "***")
         raise ConfigurationError(
-            f"{owner}: cannot read the redis URL {_redact_url(url)!r}: {reason}"
+            f"{owner}: cannot read the redis URL {redact_url(url)!r}: {reason}"
         ) from None
     return url
 
 
-def _password(url: str) -> str | None:
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        rest = url.split("://", 1)[-1].split("@", 1)
-        return rest[0].split(":", 1)[-1] if len(rest) == 2 else None
-
-
-def _check_prefix(prefix: object) -> str:
+def check_prefix(prefix: object) -> str:
     if not isinstance(prefix, str):
         raise ConfigurationError("prefix must be a string such as 'ntrvsta:'")
     return prefix
@@ -166,16 +141,16 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _millis(seconds: float) -> int:
+def millis(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
-def _new_client(url: str, *, socket_timeout: float, retries: int, backoff_cap: float) -> Redis:
+def new_redis_client(url: str, *, socket_timeout: float, retries: int, backoff_cap: float) -> Redis:
     """A decoding ``redis.asyncio`` client that retries connection errors briefly.
 
     Retrying is safe because every command and script here is idempotent for one token.
     """
-    redis = _import_redis()
+    redis = import_redis()
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialWithJitterBackoff
 
@@ -189,9 +164,9 @@ def _new_client(url: str, *, socket_timeout: float, retries: int, backoff_cap: f
     return client
 
 
-async def _call(where: str, call: Awaitable[T]) -> T:
+async def call_redis(where: str, call: Awaitable[T]) -> T:
     """Await a Redis call, turning Redis and socket failures into ``InboxError``."""
-    redis = _import_redis()
+    redis = import_redis()
     try:
         return await call
     except (redis.RedisError, OSError) as exc:
@@ -217,15 +192,15 @@ class RedisInbox(Inbox):
         socket_timeout: float = 5.0,
         retries: int = 3,
     ) -> None:
-        self._redis_module = _import_redis()
-        self._url = _check_url(url, "RedisInbox")
-        self._where = _redact_url(url)
-        self._prefix = _check_prefix(prefix)
+        self._redis_module = import_redis()
+        self._url = check_redis_url(url, "RedisInbox")
+        self._where = redact_url(url)
+        self._prefix = check_prefix(prefix)
         if done_ttl is not None and not is_positive_number(done_ttl):
             raise ConfigurationError("done_ttl must be a positive number of seconds, or None")
         if not is_positive_number(socket_timeout) or not is_count(retries, minimum=0):
             raise ConfigurationError("socket_timeout must be positive and retries not negative")
-        self._done_ttl_ms = None if done_ttl is None else _millis(done_ttl)
+        self._done_ttl_ms = None if done_ttl is None else millis(done_ttl)
         self._socket_timeout = socket_timeout
         self._retries = retries
         self._client: Redis | None = None
@@ -245,7 +220,7 @@ class RedisInbox(Inbox):
         if self._closed:
             raise ConfigurationError("this inbox is closed")
         if self._client is None:
-            self._client = _new_client(
+            self._client = new_redis_client(
                 self._url,
                 socket_timeout=self._socket_timeout,
                 retries=self._retries,
@@ -277,7 +252,7 @@ class RedisInbox(Inbox):
         check_ttl(ttl)
         token = new_token()
         answer = _text(
-            await self._run("claim", ids, _CLAIMED + token, _millis(ttl), self._done_ttl_arg())
+            await self._run("claim", ids, _CLAIMED + token, millis(ttl), self._done_ttl_arg())
         )
         if answer == "claimed":
             return Claim(ClaimState.CLAIMED, token)
@@ -289,7 +264,7 @@ class RedisInbox(Inbox):
         """See ``Inbox.renew``."""
         ids = result_keys(keys)
         check_ttl(ttl)
-        return bool(int(await self._run("renew", ids, _CLAIMED + token, _millis(ttl))))
+        return bool(int(await self._run("renew", ids, _CLAIMED + token, millis(ttl))))
 
     async def complete(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.complete``; the done mark expires only when ``done_ttl`` was given."""
@@ -302,13 +277,15 @@ class RedisInbox(Inbox):
     async def is_done(self, keys: ResultKeys) -> bool:
         """See ``Inbox.is_done``."""
         client = self._redis()
-        values = await _call(self._where, client.mget([self._key(k) for k in result_keys(keys)]))
+        values = await call_redis(
+            self._where, client.mget([self._key(k) for k in result_keys(keys)])
+        )
         return any(_text(value) == _DONE for value in values)
 
     async def _run(self, script: str, ids: tuple[str, ...], *args: str | int) -> Any:
         """Run one of the inbox's scripts over the Redis keys of ``ids``."""
         call = self._script(script)(keys=[self._key(key) for key in ids], args=list(args))
-        return await _call(self._where, call)
+        return await call_redis(self._where, call)
 
     def _done_ttl_arg(self) -> str:
         return "" if self._done_ttl_ms is None else str(self._done_ttl_ms)
@@ -317,7 +294,9 @@ class RedisInbox(Inbox):
         """See ``Inbox.get_checkpoint``."""
         check_checkpoint(name)
         client = self._redis()
-        return _text(await _call(self._where, client.hget(self._checkpoint_key(name), "value")))
+        return _text(
+            await call_redis(self._where, client.hget(self._checkpoint_key(name), "value"))
+        )
 
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """See ``Inbox.set_checkpoint``; ``fence`` must lie within ±2**53."""
@@ -325,7 +304,7 @@ class RedisInbox(Inbox):
         if fence is not None and not -_FENCE_LIMIT < fence < _FENCE_LIMIT:
             raise InvalidArgumentError("fence must lie within ±2**53")
         script = self._script("checkpoint")
-        stored = await _call(
+        stored = await call_redis(
             self._where,
             script(
                 keys=[self._checkpoint_key(name)],

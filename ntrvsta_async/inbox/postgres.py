@@ -25,19 +25,20 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 import attrs
 
 from ntrvsta_async._checks import is_count, is_positive_number
+from ntrvsta_async._redact import redact_url, url_password
 from ntrvsta_async.errors import ConfigurationError, InboxError
-from ntrvsta_async.reconcile.inbox import (
+from ntrvsta_async.inbox.base import (
     Claim,
     ClaimState,
     Inbox,
     ResultKeys,
     check_ttl,
     fence_after,
+    is_own_cancellation,
     new_token,
     result_keys,
     settle,
 )
-from ntrvsta_async.reconcile.redis_inbox import _password, _redact_url
 
 if TYPE_CHECKING:
     import asyncpg
@@ -183,7 +184,7 @@ def _check_dsn(dsn: str, owner: str) -> str:
     password."""
     if not dsn.startswith(("postgresql://", "postgres://")):
         raise ConfigurationError(
-            f"{owner} needs a postgresql:// URL or an asyncpg pool, not {_redact_url(dsn)!r}"
+            f"{owner} needs a postgresql:// URL or an asyncpg pool, not {redact_url(dsn)!r}"
         )
     return dsn
 
@@ -211,8 +212,8 @@ class Database:
         self._pool: asyncpg.Pool[Any] | None = None
         if isinstance(dsn_or_pool, str):
             self._dsn = _check_dsn(dsn_or_pool, owner)
-            self.where = _redact_url(dsn_or_pool)
-            self._secret = _password(dsn_or_pool)
+            self.where = redact_url(dsn_or_pool)
+            self._secret = url_password(dsn_or_pool)
         elif isinstance(dsn_or_pool, self.asyncpg.Pool):
             self._pool = dsn_or_pool
             self.where = "a given asyncpg pool"
@@ -602,9 +603,7 @@ class PostgresInbox(Inbox):
             if not job.done():
                 job.cancel()
                 await asyncio.wait([job])
-            if _cancelled_from_outside(exc) or not isinstance(
-                exc, Exception | asyncio.CancelledError
-            ):
+            if is_own_cancellation(exc) or not isinstance(exc, Exception | asyncio.CancelledError):
                 raise
             return exc
         finally:
@@ -661,11 +660,6 @@ class PostgresInbox(Inbox):
         """See ``Inbox.close``; the rows stay for the other replicas, and a pool that was
         given stays open."""
         await self._db.close()
-
-
-def _cancelled_from_outside(exc: BaseException) -> bool:
-    task = asyncio.current_task()
-    return isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling() > 0
 
 
 async def _quietly(call: Awaitable[object]) -> None:
