@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from ntrvsta_async import _json
 from ntrvsta_async._checks import is_coroutine_callable, is_count, is_positive_number
 from ntrvsta_async.assumptions import WEBHOOK_IDEMPOTENCY_HEADER
 from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
@@ -68,7 +68,7 @@ class WebhookReply:
 
     def content(self) -> bytes:
         """``body`` encoded as JSON (UTF-8), for the response."""
-        return json.dumps(dict(self.body), separators=(",", ":")).encode("utf-8")
+        return _json.dumps(dict(self.body))
 
 
 class WebhookReceiver:
