@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from examples import asgi_receiver, bulk_invite_csv, reconcile_once, webhook_service
-from ntrvsta_async import NtrvstaClient, ResultCompletedEvent
+from examples import bulk_invite_csv, fastapi_service, reconcile_once, webhook_service
+from ntrvsta_async import NtrvstaClient
 from ntrvsta_async.reconcile import SQLiteInbox
-from ntrvsta_async.sandbox import SandboxServer
-from ntrvsta_async.webhooks import WebhookVerifier, sign
+from ntrvsta_async.sandbox import FaultPlan, SandboxServer, WebhookFaults
+from ntrvsta_async.webhooks import WebhookVerifier
 
+from .asgi_support import serve_uvicorn
 from .conftest import complete_lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +32,9 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in complete_lines(path)]
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    """Wait (10 s at most) for a file another task appends to; polling is the only way."""
-    async with asyncio.timeout(10):
+async def _until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    """Wait (``seconds`` at most) for a file another task appends to; polling is the only way."""
+    async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110 - the writer signals nothing
             await asyncio.sleep(0.02)
 
@@ -154,82 +156,64 @@ async def test_reconcile_once_appends_only_new_results(
     assert sorted(keys) == sorted(result.result_id for result in sandbox.results)
 
 
-def _asgi_bridge(app: asgi_receiver.ASGIApp) -> web.Application:
-    """A minimal HTTP front for an ASGI app: enough to receive the sandbox's deliveries."""
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": request.method,
-            "path": request.path,
-            "raw_path": request.raw_path.encode(),
-            "query_string": request.query_string.encode(),
-            "headers": [(name.lower(), value) for name, value in request.raw_headers],
-        }
-        delivered = asyncio.Event()
-        status = 500
-        headers: dict[str, str] = {}
-        chunks: list[bytes] = []
-
-        async def receive() -> dict[str, Any]:
-            if delivered.is_set():
-                await asyncio.Event().wait()
-            delivered.set()
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: asgi_receiver.Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers.update(
-                    (name.decode(), value.decode())
-                    for name, value in message.get("headers", [])
-                    if name.lower() != b"content-length"
-                )
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await app(scope, receive, send)
-        return web.Response(status=status, body=b"".join(chunks), headers=headers)
-
-    bridge = web.Application()
-    bridge.router.add_route("*", "/{tail:.*}", handle)
-    return bridge
+def _fastapi_config(sandbox: SandboxServer, tmp_path: Path) -> fastapi_service.Config:
+    return fastapi_service.Config(
+        verifier=WebhookVerifier(SECRET),
+        inbox=tmp_path / "inbox.sqlite3",
+        out=tmp_path / "results.jsonl",
+        api_key=sandbox.api_key,
+        base_url=sandbox.base_url,
+        interval=0.5,
+    )
 
 
-async def test_asgi_receiver_verifies_and_handles_each_result_once(
-    sandbox: SandboxServer,
+async def test_fastapi_service_handles_each_result_once_by_webhook_or_poller(
+    sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    events: list[ResultCompletedEvent] = []
+    config = _fastapi_config(sandbox, tmp_path)
+    async with serve_uvicorn(fastapi_service.build_app(config)) as served:
+        sandbox.configure_webhook(f"{served.url}/webhooks", SECRET)
+        delivered_id, missed_id = await _invitations(sandbox, "ada@example.com", "bob@example.com")
+        delivered = await sandbox.complete(delivered_id)
+        await _until(lambda: len(_records(config.out)) == 1)
+        sandbox.configure_webhook(None)
+        missed = await sandbox.complete(missed_id)
+        await _until(lambda: len(_records(config.out)) == 2)
+        async with aiohttp.ClientSession() as http, http.get(f"{served.url}/health") as health:
+            assert health.status == 200
+        await served.shutdown()
 
-    async def on_event(event: ResultCompletedEvent) -> None:
-        events.append(event)
+    sources = {record["key"]: record["source"] for record in _records(config.out)}
+    assert sources == {delivered.result_id: "webhook", missed.result_id: "poller"}
+    async with SQLiteInbox(config.inbox) as inbox:
+        assert await inbox.is_done(delivered.result_id)
+        assert await inbox.is_done(missed.result_id)
 
-    app = asgi_receiver.make_app(WebhookVerifier(SECRET), on_event)
-    runner, url = await _serve(_asgi_bridge(app))
-    try:
-        sandbox.configure_webhook(f"{url}/webhooks", SECRET)
-        ids = await _invitations(sandbox, "a@example.com", "b@example.com")
-        results = [await sandbox.complete(invitation_id) for invitation_id in ids]
-        async with asyncio.timeout(10):
-            await sandbox.wait_deliveries_idle()
-        replay = sandbox.deliveries.delivered[0]
-        forged = json.dumps({"resultId": "res_forged"}).encode()
-        async with aiohttp.ClientSession() as http:
-            async with http.post(
-                f"{url}/webhooks", data=replay.body, headers=dict(replay.headers)
-            ) as again:
-                again_status = (again.status, await again.json())
-            async with http.post(
-                f"{url}/webhooks", data=forged, headers=sign(forged, "not-the-secret")
-            ) as bad:
-                bad_status = (bad.status, await bad.json())
-    finally:
-        await runner.cleanup()
 
-    assert sorted(event.result_id for event in events) == sorted(r.result_id for r in results)
-    assert again_status == (200, {"status": "duplicate"})
-    assert bad_status == (401, {"error": "bad_signature"})
+async def test_fastapi_service_handles_200_results_once_despite_lost_and_repeated_webhooks(
+    tmp_path: Path,
+) -> None:
+    faults = FaultPlan(seed=20, webhooks=WebhookFaults(drop_rate=0.3, duplicate_rate=0.3))
+    async with SandboxServer(faults=faults) as sandbox:
+        config = _fastapi_config(sandbox, tmp_path)
+        async with serve_uvicorn(fastapi_service.build_app(config)) as served:
+            sandbox.configure_webhook(f"{served.url}/webhooks", SECRET)
+            emails = [f"candidate{n}@example.com" for n in range(200)]
+            for invitation_id in await _invitations(sandbox, *emails):
+                await sandbox.complete(invitation_id)
+            async with asyncio.timeout(60):
+                await sandbox.wait_deliveries_idle()
+            await _until(lambda: len(_records(config.out)) >= 200, seconds=60)
+            await served.shutdown()
+        keys = {result.result_id for result in sandbox.results}
+        stats = sandbox.deliveries.stats
+
+    handled = Counter(record["key"] for record in _records(config.out))
+    sources = Counter(record["source"] for record in _records(config.out))
+    assert set(handled) == keys
+    assert len(keys) == 200
+    assert max(handled.values()) == 1, "no result handled twice"
+    assert sources["webhook"] > 0
+    assert sources["poller"] > 0
+    assert stats.dropped > 0
+    assert stats.duplicated > 0
