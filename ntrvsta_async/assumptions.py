@@ -1,6 +1,6 @@
 """Every contract point the public NTRVSTA docs leave open, with the value the SDK assumes.
 
-Each constant names the open point (OP-n) of the API description it stands for. When a
+Each constant names the open point (OP-n, in docs/contract.md) it stands for. When a
 live environment shows otherwise, correct it here (or override it per client) rather than
 anywhere else in the package.
 """
@@ -55,7 +55,7 @@ TOKEN_KEY_PATTERN: Final = re.compile(r"cursor|token|next|after|continu|marker",
 STATUS_CREATED: Final = 201
 STATUS_REUSED: Final = 200
 
-#: OP-11: statuses retried with back-off (SDK.md, Retries).
+#: OP-11: statuses retried with back-off (docs/contract.md#op-11).
 RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 #: OP-11: default number of retries after the first attempt.
 DEFAULT_MAX_RETRIES: Final = 2

@@ -225,7 +225,7 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
 
 
 def status_error_class(status: int) -> type[APIStatusError]:
-    """The exception class for an HTTP status (API.md OP-10)."""
+    """The exception class for an HTTP status (docs/contract.md#op-10)."""
     if status >= 500:
         return ServerError
     return _STATUS_CLASSES.get(status, APIStatusError)

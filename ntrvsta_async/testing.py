@@ -253,7 +253,7 @@ class InboxContract:
         with pytest.raises(InvalidArgumentError, match="keys"):
             await inbox.claim(keys)  # type: ignore[arg-type]
 
-    # -- the two ids of one result (API.md OP-8) ----------------------------------------
+    # -- the two ids of one result (docs/contract.md#op-8) ---------------------------------
 
     async def test_webhook_first_then_poller_with_the_url_only(self, inbox: Inbox) -> None:
         webhook = await inbox.claim((_RID, _URL))

@@ -170,4 +170,4 @@ def test_the_backends_load_on_first_use_under_both_packages() -> None:
     assert inbox.SQLiteInbox is reconcile.SQLiteInbox is SQLiteInbox
     assert reconcile.RedisInbox is inbox.RedisInbox
     with pytest.raises(AttributeError):
-        _ = inbox.NoSuchInbox  # type: ignore[attr-defined]
+        _ = inbox.NoSuchInbox

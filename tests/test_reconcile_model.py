@@ -3,7 +3,7 @@
 A seeded simulation: a scripted results API completes results over time, a webhook sender
 delivers each one to the real aiohttp receiver zero, one or two times, late and out of
 order, while the service (receiver and poller over one durable inbox) is killed and
-restarted. The wire misbehaves as API.md allows: summaries with only ``resultUrl``, empty
+restarted. The wire misbehaves as docs/contract.md allows: summaries with only ``resultUrl``, empty
 pages mid-listing, future and unreadable ``completedAt`` stamps, saved cursors refused
 with 400/404/410/422, 5xx mid-paging. Handlers fail with every kind of exception (the
 ``CancelledError`` a library raises included) or outlive ``claim_ttl``.

@@ -1,4 +1,4 @@
-"""Retry rules (SDK.md "Retries"): what is retried, how often, and how long it waits."""
+"""Retry rules (docs/contract.md#op-11): what is retried, how often, and how long it waits."""
 
 from __future__ import annotations
 

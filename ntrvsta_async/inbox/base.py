@@ -1,7 +1,7 @@
 """The ``Inbox`` base class: the dedup and checkpoint store shared by the webhook receiver
 and the poller, and the helpers a backend is built from.
 
-A result has up to two ids (``result_id`` and ``result_url``, API.md OP-8), and the inbox
+A result has up to two ids (``result_id`` and ``result_url``, docs/contract.md#op-8), and the inbox
 treats the ids given together as one identity: a claim or done mark on any of them covers
 the result. Whoever is about to handle a result *claims* its ids; they become *done* once
 the work succeeded. A claim expires after its ``ttl`` unless its holder renews it, so the

@@ -1,6 +1,6 @@
 """An in-memory NTRVSTA server for demos, tests and benchmarks: no network, no account.
 
-``SandboxServer`` speaks the ``/v1`` contract of API.md (with its assumptions), delivers
+``SandboxServer`` speaks the ``/v1`` contract of docs/contract.md (spec/openapi.yaml), delivers
 signed ``result.completed`` webhooks, and misbehaves on purpose according to a seeded
 ``FaultPlan``.
 """

@@ -1,7 +1,7 @@
 """Invented, seeded interview outcomes: the result summary and the ``result.completed`` payload.
 
 Scores and texts come from a ``random.Random`` seeded by the sandbox seed, so a seeded run
-produces the same results every time. Shapes follow API.md OP-8 (summary) and OP-15
+produces the same results every time. Shapes follow docs/contract.md#op-8 (summary) and #op-15
 (payload).
 """
 

@@ -143,7 +143,7 @@ def _expiry(start: datetime, days: int) -> datetime | None:
 
 
 class SandboxState:
-    """All objects of all organizations, with the create-or-reuse indexes of API.md section 5."""
+    """Every organization's objects, with the create-or-reuse indexes (docs/contract.md#op-4)."""
 
     def __init__(self, seed: int = 0) -> None:
         self.new_id = IdFactory(seed)

@@ -1,7 +1,7 @@
 """Client-side pacing: one rate controller per client learns the rate the server admits.
 
 The anchors, and where this controller departs from them for a bulk job against an API
-that publishes no quota (API.md OP-11):
+that publishes no quota (docs/contract.md#op-11):
 
 - The AWS SDKs' ``adaptive`` retry mode paces sends through a client-side token bucket
   whose rate follows CUBIC: multiplicative decrease (x0.7) from the measured sending rate on

@@ -60,7 +60,7 @@ def _first_str(*candidates: Any) -> str | None:
 
 
 def _error_fields(body: Any) -> tuple[str | None, str | None, str | None]:
-    """Message, code and request id of an error body (API.md OP-10), each None when absent."""
+    """Message, code and request id of an error body (docs/contract.md#op-10); None if absent."""
     if not isinstance(body, Mapping):
         return None, None, None
     error = body.get("error")

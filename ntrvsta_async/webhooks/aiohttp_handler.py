@@ -10,7 +10,7 @@ from typing import Final
 
 from aiohttp import web
 
-from ntrvsta_async.reconcile.inbox import Inbox
+from ntrvsta_async.inbox import Inbox
 from ntrvsta_async.webhooks.receiver import (
     DEFAULT_CLAIM_TTL,
     DEFAULT_DRAIN_TIMEOUT,

@@ -1,4 +1,4 @@
-"""Producing webhook signatures the way the platform sends them (API.md OP-13)."""
+"""Producing webhook signatures the way the platform sends them (docs/contract.md#op-13)."""
 
 from __future__ import annotations
 

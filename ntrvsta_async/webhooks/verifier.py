@@ -1,4 +1,4 @@
-"""Checking a delivery's signature and turning its body into a typed event (API.md OP-12..15)."""
+"""Checking a delivery's signature and typing its body as an event (docs/contract.md#op-12)."""
 
 from __future__ import annotations
 
