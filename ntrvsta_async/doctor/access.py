@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ntrvsta_async.assumptions import REQUEST_ID_HEADERS, Contract
+from ntrvsta_async.transport.responses import error_fields
 
-from ._shared import describe, error_fields, not_run
+from ._shared import describe, not_run
 from .probe import AUTH_FORMS, AuthForm, Exchange, Probe
 from .report import NO_SETTING_NEEDED, Finding, Status
 
@@ -103,7 +104,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
                 "reason phrase and the raw body stays in APIStatusError.body"
             ),
         )
-    message, code = error_fields(ex.body)
+    message, code, _ = error_fields(ex.body)
     keys = "{" + ", ".join(sorted(str(key) for key in ex.body)) + "}"
     where = f"message at '{message[0]}'" if message else "no message field the SDK knows"
     where += f", code at '{code[0]}'" if code else ", no code"

@@ -12,7 +12,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from ntrvsta_async.assumptions import Contract
-from ntrvsta_async.resources._created import reused_flag
+from ntrvsta_async.resources import reused_flag
 
 from ._shared import describe, names, not_run
 from .probe import Exchange, Probe
@@ -35,16 +35,6 @@ INVITATION_PATHS: Final = (
 _PROBE_DESCRIPTION: Final = (
     "Created by 'ntrvsta doctor --write-probe' to learn how create-or-reuse is signalled."
 )
-
-
-def _reused_flag(body: Any) -> bool | None:
-    if not isinstance(body, Mapping):
-        return None
-    if isinstance(body.get("reused"), bool):
-        return bool(body["reused"])
-    if isinstance(body.get("created"), bool):
-        return not body["created"]
-    return None
 
 
 def _id_of(body: Any, name: str) -> tuple[str | None, str | None]:
@@ -115,7 +105,7 @@ def _create_reuse(
         )
     first_id, _ = _id_of(first.body, id_field)
     second_id, _ = _id_of(second.body, id_field)
-    flag_1, flag_2 = _reused_flag(first.body), _reused_flag(second.body)
+    flag_1, flag_2 = reused_flag(None, first.body), reused_flag(None, second.body)
     flags = _flags(flag_1, flag_2)
     if first_id != second_id:
         return found(
