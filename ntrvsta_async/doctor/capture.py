@@ -434,21 +434,21 @@ def _signature_finding(sig: SignatureMatch) -> Finding:
             **base,
             observed=f"no {WEBHOOK_SIGNATURE_HEADER} header",
             status=Status.DIFFERS,
-            fix="unsigned, or signed in another header: keep the sample and report it",
+            advice="unsigned, or signed in another header: keep the sample and report it",
         )
     if sig.header_format == UNRECOGNISED:
         return Finding(
             **base,
             observed=f"{WEBHOOK_SIGNATURE_HEADER} in none of the known forms; {verdict}",
             status=Status.DIFFERS,
-            fix="the SDK cannot read this signature header: keep the sample and report it",
+            advice="the SDK cannot read this signature header: keep the sample and report it",
         )
     if not sig.matched:
         return Finding(
             **base,
             observed=f"{sig.header_format}: no configured secret reproduces it in any known form",
             status=Status.UNKNOWN,
-            fix="check the signing secret (Settings > Integrations); then capture again",
+            advice="check the signing secret (Settings > Integrations); then capture again",
         )
     observed = (
         f"{sig.scheme}: {sig.header_format} with a {sig.encoding} digest, "
@@ -459,10 +459,12 @@ def _signature_finding(sig: SignatureMatch) -> Finding:
             **base,
             observed=observed,
             status=Status.DIFFERS,
-            fix=f"the SDK checks hex digests only; a {sig.encoding} digest needs a verifier change",
+            advice=(
+                f"the SDK checks hex digests only; a {sig.encoding} digest needs a verifier change"
+            ),
         )
     pin = f'pin it: WebhookVerifier(secrets, scheme="{sig.scheme}")'
-    return Finding(**base, observed=observed, status=Status.OK, fix=pin)
+    return Finding(**base, observed=observed, status=Status.OK, advice=pin)
 
 
 def _headers_finding(analysis: DeliveryAnalysis) -> Finding:
@@ -489,7 +491,7 @@ def _headers_finding(analysis: DeliveryAnalysis) -> Finding:
         assumption=_HEADERS_ASSUMPTION,
         observed=f"{observed}; missing: {', '.join(analysis.headers_missing)}",
         status=Status.DIFFERS,
-        fix=NO_SETTING_NEEDED + "; ".join(notes) if notes else None,
+        advice=NO_SETTING_NEEDED + "; ".join(notes) if notes else None,
     )
 
 
@@ -514,7 +516,7 @@ def _payload_finding(analysis: DeliveryAnalysis) -> Finding:
             **base,
             observed=f"{observed}; no resultId",
             status=Status.DIFFERS,
-            fix="the SDK refuses a payload without resultId; report the sample",
+            advice="the SDK refuses a payload without resultId; report the sample",
         )
     if fields.missing or fields.enveloped:
         missing = f"; missing: {', '.join(fields.missing)}" if fields.missing else ""
@@ -522,7 +524,7 @@ def _payload_finding(analysis: DeliveryAnalysis) -> Finding:
             **base,
             observed=observed + missing,
             status=Status.DIFFERS,
-            fix=NO_SETTING_NEEDED + "missing fields read as None; an envelope is unwrapped",
+            advice=NO_SETTING_NEEDED + "missing fields read as None; an envelope is unwrapped",
         )
     return Finding(**base, observed=observed, status=Status.OK)
 

@@ -118,7 +118,6 @@ async def _filter_finding(
             assumption=assumption,
             observed=f"{'; '.join(tried)}; {observed}",
             status=Status.DIFFERS,
-            fix=f'Contract({field}="{name}")',
             override={field: name},
         )
     return Finding(
@@ -127,7 +126,7 @@ async def _filter_finding(
         assumption=assumption,
         observed="; ".join(tried),
         status=Status.DIFFERS,
-        fix=_IGNORED_FIX[field],
+        advice=_IGNORED_FIX[field],
     )
 
 

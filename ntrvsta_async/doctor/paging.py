@@ -44,6 +44,7 @@ _DOCUMENTED_SUMMARY: Final = frozenset({"resultUrl", "overallScore"})
 _MODELLED_SUMMARY: Final = frozenset(
     {*SUMMARY_FIELDS, "templateId", "externalPostingId", "invitationId", "candidate", "status"}
 )
+_PIN_FALLBACK: Final = "the SDK already reads it as a fallback: pin it"
 _SUMMARY_ASSUMPTION: Final = (
     "each result carries resultUrl and overallScore (documented), resultId and completedAt "
     "(assumed)"
@@ -124,7 +125,7 @@ def _items_finding(
             assumption=assumption,
             observed=f"no array in the page (top-level keys: {keys})",
             status=Status.DIFFERS,
-            fix="the SDK cannot read this page; read it with client.request() meanwhile",
+            advice="the SDK cannot read this page; read it with client.request() meanwhile",
         )
     count = len(items or [])
     if key == "":
@@ -134,7 +135,7 @@ def _items_finding(
             assumption=assumption,
             observed=f"a bare JSON array of {count} results (no page object, so no paging)",
             status=Status.DIFFERS,
-            fix=NO_SETTING_NEEDED + "the SDK reads a bare array as the only page",
+            advice=NO_SETTING_NEEDED + "the SDK reads a bare array as the only page",
         )
     observed = f"'{key}' ({count} results)"
     if key == primary:
@@ -146,16 +147,13 @@ def _items_finding(
             status=Status.OK,
         )
     fallback = key in contract.page_items_keys
-    fix = f'Contract(page_items_keys=("{key}",))'
-    if fallback:
-        fix += " (the SDK already reads it as a fallback; pin it)"
     return Finding(
         op="OP-8",
         check="page-items-key",
         assumption=assumption,
         observed=observed,
         status=Status.DIFFERS,
-        fix=fix,
+        advice=_PIN_FALLBACK if fallback else None,
         override={"page_items_keys": (key,)},
     )
 
@@ -199,7 +197,7 @@ def _summary_finding(items: list[Any]) -> Finding:
         assumption=assumption,
         observed=f"missing: {', '.join(missing)} (in {len(records)} results){tail}",
         status=Status.DIFFERS,
-        fix=NO_SETTING_NEEDED + "; ".join(notes),
+        advice=NO_SETTING_NEEDED + "; ".join(notes),
     )
 
 
@@ -247,7 +245,7 @@ async def check_results(probe: Probe, contract: Contract) -> list[Finding]:
             assumption=endpoint,
             observed=observed,
             status=status,
-            fix=None if status is Status.UNKNOWN else "check --base-url and the results path",
+            advice=None if status is Status.UNKNOWN else "check --base-url and the results path",
         )
         return [finding, *rest("results-endpoint", "not checked: no results page was read")]
     findings = [
@@ -334,7 +332,6 @@ async def _page_size(
                     assumption=assumption,
                     observed=f"{'; '.join(tried)}; {name}=1 gave a page of 1 result",
                     status=Status.DIFFERS,
-                    fix=f'Contract(param_limit="{name}")',
                     override={"param_limit": name},
                 )
             return name, ex, finding
@@ -349,7 +346,7 @@ async def _page_size(
             assumption=assumption,
             observed="; ".join(tried),
             status=Status.DIFFERS,
-            fix="no known page-size parameter works; results.list() still reads every page",
+            advice="no known page-size parameter works; results.list() still reads every page",
         ),
     )
 
@@ -371,7 +368,7 @@ def _cursor_finding(
                 assumption=assumption,
                 observed="no token in the body; pages are linked by a Link: rel=next header",
                 status=Status.DIFFERS,
-                fix="the Contract cannot follow Link headers; page with client.request()",
+                advice="the Contract cannot follow Link headers; page with client.request()",
             )
         if small is None:
             if present and key is not None:
@@ -389,7 +386,7 @@ def _cursor_finding(
             assumption=assumption,
             observed=f"a one-result page of several carries no token (keys: {keys})",
             status=Status.DIFFERS,
-            fix="paging style unknown: results.list() will stop after the first page",
+            advice="paging style unknown: results.list() will stop after the first page",
         )
     assert key is not None
     if "." in key:
@@ -399,7 +396,7 @@ def _cursor_finding(
             assumption=assumption,
             observed=f"token nested at '{key}'",
             status=Status.DIFFERS,
-            fix="the Contract reads top-level keys only; page with client.request()",
+            advice="the Contract reads top-level keys only; page with client.request()",
         )
     return _token_key_finding(key, contract, assumption, "holds the token")
 
@@ -413,16 +410,13 @@ def _token_key_finding(key: str, contract: Contract, assumption: str, what: str)
             observed=f"'{key}' {what}",
             status=Status.OK,
         )
-    fix = f'Contract(page_cursor_keys=("{key}",))'
-    if key in contract.page_cursor_keys:
-        fix += " (the SDK already reads it as a fallback; pin it)"
     return Finding(
         op="OP-8",
         check="page-cursor-key",
         assumption=assumption,
         observed=f"'{key}' {what}",
         status=Status.DIFFERS,
-        fix=fix,
+        advice=_PIN_FALLBACK if key in contract.page_cursor_keys else None,
         override={"page_cursor_keys": (key,)},
     )
 
@@ -467,7 +461,6 @@ async def _second_page(
             assumption=assumption,
             observed=f"{'; '.join(tried)}; {observed}",
             status=Status.DIFFERS,
-            fix=f'Contract(param_cursor="{name}")',
             override={"param_cursor": name},
         )
     return Finding(
@@ -476,5 +469,5 @@ async def _second_page(
         assumption=assumption,
         observed="; ".join(tried),
         status=Status.DIFFERS,
-        fix="no known parameter takes the token: results.list() cannot go past the first page",
+        advice="no known parameter takes the token: results.list() cannot go past the first page",
     )
