@@ -3,8 +3,6 @@ fix rendered from the configuration it suggests."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -17,26 +15,27 @@ from ntrvsta_async.doctor import Finding, Status, run_doctor
 from ntrvsta_async.doctor.report import configuration_text
 from ntrvsta_async.resources import reused_flag
 
+from .conftest import serve
+
 KEY = "ntr_live_shared_rules_0123456789"
 
 
-@asynccontextmanager
-async def refusing(body: Any) -> AsyncIterator[str]:
-    """A loopback server answering every results GET with 401 and ``body`` as JSON."""
+def differs(**fields: Any) -> Finding:
+    """A DIFFERS finding of a made-up check, with ``fields`` (override, advice, ...)."""
+    return Finding(
+        op="OP-8", check="x", assumption="a", observed="o", status=Status.DIFFERS, **fields
+    )
+
+
+def refusing(body: Any) -> web.Application:
+    """An application answering every results GET with 401 and ``body`` as JSON."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         return web.json_response(body, status=401)
 
     app = web.Application()
     app.router.add_get("/v1/interview-results", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    return app
 
 
 @pytest.mark.parametrize(
@@ -50,7 +49,7 @@ async def refusing(body: Any) -> AsyncIterator[str]:
 async def test_the_doctor_finds_the_message_and_code_the_client_raises(
     body: dict[str, Any], message: str, code: str, where: str
 ) -> None:
-    async with refusing(body) as url:
+    async with serve(refusing(body)) as url:
         report = await run_doctor(KEY, url)
         async with NtrvstaClient(api_key=KEY, base_url=url, max_retries=0) as client:
             with pytest.raises(APIStatusError) as info:
@@ -106,15 +105,7 @@ def test_a_fix_is_the_code_of_its_configuration(
     override: dict[str, Any], timeout: int | None
 ) -> None:
     options = {} if timeout is None else {"timeout": timeout}
-    finding = Finding(
-        op="OP-8",
-        check="x",
-        assumption="a",
-        observed="o",
-        status=Status.DIFFERS,
-        override=override,
-        client_options=options,
-    )
+    finding = differs(override=override, client_options=options)
     text = configuration_text(override, options)
     assert finding.fix == text
     if text is None:
@@ -134,18 +125,8 @@ def test_a_fix_is_the_code_of_its_configuration(
 
 
 def test_advice_follows_the_configuration_and_stands_alone_without_one() -> None:
-    pinned = Finding(
-        op="OP-8",
-        check="page-items-key",
-        assumption="a",
-        observed="o",
-        status=Status.DIFFERS,
-        advice="pin it",
-        override={"page_items_keys": ("results",)},
-    )
+    pinned = differs(advice="pin it", override={"page_items_keys": ("results",)})
     assert pinned.fix == 'Contract(page_items_keys=("results",)); pin it'
     assert pinned.to_dict()["fix"] == pinned.fix
-    words = Finding(
-        op="OP-10", check="c", assumption="a", observed="o", status=Status.DIFFERS, advice="w"
-    )
+    words = differs(advice="w")
     assert words.fix == "w"

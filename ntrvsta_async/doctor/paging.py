@@ -22,6 +22,8 @@ __all__ = [
     "LIMIT_PARAMS",
     "SUMMARY_FIELDS",
     "check_results",
+    "find_items",
+    "items_of",
     "results_assumptions",
 ]
 
@@ -59,7 +61,7 @@ def _result_key(item: Any) -> str:
     return json.dumps(item, sort_keys=True, default=str)
 
 
-def _find_items(page: Any, contract: Contract) -> tuple[str | None, list[Any] | None]:
+def find_items(page: Any, contract: Contract) -> tuple[str | None, list[Any] | None]:
     """The key of a page's result array ("" for a bare array) and the array itself."""
     if isinstance(page, list):
         return "", page
@@ -76,7 +78,9 @@ def _find_items(page: Any, contract: Contract) -> tuple[str | None, list[Any] | 
     return None, None
 
 
-def _items_of(ex: Exchange, items_key: str) -> list[Any] | None:
+def items_of(ex: Exchange, items_key: str) -> list[Any] | None:
+    """The result array of a successful JSON answer under ``items_key`` ("" for a bare
+    array); None when the answer has none there."""
     if not ex.ok or not ex.is_json:
         return None
     if items_key == "":
@@ -257,7 +261,7 @@ async def check_results(probe: Probe, contract: Contract) -> list[Finding]:
             status=Status.OK,
         )
     ]
-    items_key, items = _find_items(first.body, contract)
+    items_key, items = find_items(first.body, contract)
     findings.append(_items_finding(items_key, items, first.body, contract))
     if items_key is None or items is None:
         return findings + rest("page-items-key", "not checked: the page holds no result array")
@@ -280,7 +284,7 @@ async def check_results(probe: Probe, contract: Contract) -> list[Finding]:
             why = "not checked: fewer than two results, so there is no second page"
         findings.append(not_run("OP-8", "second-page", assumptions["second-page"], why))
         return findings
-    source_items = _items_of(source, items_key) or []
+    source_items = items_of(source, items_key) or []
     findings.append(
         await _second_page(
             probe,
@@ -314,7 +318,7 @@ async def _page_size(
     tried: list[str] = []
     for name in unique([contract.param_limit, *LIMIT_PARAMS]):
         ex = await probe.send("GET", path, params={name: "1"})
-        count = _items_of(ex, items_key)
+        count = items_of(ex, items_key)
         if count is not None and len(count) == 1:
             if name == contract.param_limit:
                 observed = f"{name}=1 gave a page of 1 result"
@@ -436,7 +440,7 @@ async def _second_page(
     tried: list[str] = []
     for name in unique([contract.param_cursor, *CURSOR_PARAMS, token_key]):
         ex = await probe.send("GET", contract.results_path, params={**base, name: token})
-        page = _items_of(ex, items_key)
+        page = items_of(ex, items_key)
         if page is None:
             tried.append(f"{name}: {describe(ex)}")
             continue

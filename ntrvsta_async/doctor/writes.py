@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
-from ntrvsta_async.assumptions import Contract
+from ntrvsta_async.assumptions import TEMPLATE_ID_PLACEHOLDER, Contract
 from ntrvsta_async.resources import reused_flag
 
 from ._shared import describe, names, not_run
@@ -227,7 +227,7 @@ async def check_invitations(
     body = {"templateId": template_id, "candidate": {"email": email}}
 
     def concrete(path: str) -> str:
-        return path.replace("{templateId}", quote(template_id, safe=""))
+        return path.replace(TEMPLATE_ID_PLACEHOLDER, quote(template_id, safe=""))
 
     first = await probe.send("POST", concrete(assumed), json=body)
     used = assumed

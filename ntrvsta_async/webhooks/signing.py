@@ -19,6 +19,7 @@ __all__ = [
     "BARE",
     "PREFIXED",
     "TIMESTAMPED",
+    "UNIX_SECONDS",
     "SignatureHeader",
     "SigningKey",
     "parse_secrets",
@@ -28,7 +29,8 @@ __all__ = [
 ]
 
 _SEPARATORS: Final = re.compile(r"[\s,]+")
-_UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
+#: A signed timestamp as the format carries it: Unix seconds, up to 12 digits.
+UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
 _MAX_HEADER_LENGTH: Final = 4096
 
 #: The three forms of the signature header, as ``SignatureHeader.form`` names them.
@@ -113,7 +115,7 @@ def parse_signature_header(value: str) -> SignatureHeader:
             timestamps.append(item)
         elif key == "v1":
             signatures.append(item)
-    if len(timestamps) != 1 or not _UNIX_SECONDS.fullmatch(timestamps[0]) or not signatures:
+    if len(timestamps) != 1 or not UNIX_SECONDS.fullmatch(timestamps[0]) or not signatures:
         raise _malformed("signature header needs one t=<unix seconds> and at least one v1=<hex>")
     return SignatureHeader(TIMESTAMPED, tuple(signatures), timestamps[0])
 

@@ -28,6 +28,7 @@ from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError, Respo
 from ntrvsta_async.errors import WebhookVerificationError as _Error
 from ntrvsta_async.models import ResultCompletedEvent
 from ntrvsta_async.webhooks.signing import (
+    UNIX_SECONDS,
     SigningKey,
     parse_secrets,
     parse_signature_header,
@@ -50,7 +51,6 @@ with ``t`` from ``t=...,v1=...`` or the timestamp header; ``auto``: whichever wa
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 
 _HEX_DIGEST: Final = re.compile(r"[0-9a-fA-F]{64}")
-_UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
 _SIGNATURE: Final = WEBHOOK_SIGNATURE_HEADER.lower()
 _IDEMPOTENCY: Final = WEBHOOK_IDEMPOTENCY_HEADER.lower()
 _EVENT: Final = WEBHOOK_EVENT_HEADER.lower()
@@ -304,7 +304,7 @@ def _header_timestamp(headers: Mapping[str, list[str]]) -> str | None:
     if not values:
         return None
     value = values[0].strip()
-    if len(values) > 1 or not _UNIX_SECONDS.fullmatch(value):
+    if len(values) > 1 or not UNIX_SECONDS.fullmatch(value):
         raise _Error(
             f"{WEBHOOK_TIMESTAMP_HEADER} is not a single Unix time in seconds",
             reason="malformed_timestamp",
