@@ -30,6 +30,8 @@ RESULTS_PATH: Final = "/v1/interview-results"
 #: OP-2: the invitation path is not in the stored docs. A ``{templateId}`` placeholder in
 #: an overriding path (``/v1/templates/{templateId}/invitations``) is filled per call.
 INVITATIONS_PATH: Final = "/v1/interview-invitations"
+#: The one placeholder an invitation path may carry.
+TEMPLATE_ID_PLACEHOLDER: Final = "{templateId}"
 
 #: OP-3: both header forms are documented; the docs' example uses the first.
 API_KEY_HEADER: Final = "X-Ntrvsta-Api-Key"
@@ -90,6 +92,14 @@ def _path(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
         raise ConfigurationError(f"{attribute.name} must be a path starting with '/'")
 
 
+def _invitations_path(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    _path(instance, attribute, value)
+    if "{" in value.replace(TEMPLATE_ID_PLACEHOLDER, ""):
+        raise ConfigurationError(
+            f"{attribute.name} may hold no placeholder but {TEMPLATE_ID_PLACEHOLDER}"
+        )
+
+
 def _name(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{attribute.name} must be a non-empty string")
@@ -124,7 +134,7 @@ class Contract:
     """
 
     templates_path: str = attrs.field(default=TEMPLATES_PATH, validator=_path)
-    invitations_path: str = attrs.field(default=INVITATIONS_PATH, validator=_path)
+    invitations_path: str = attrs.field(default=INVITATIONS_PATH, validator=_invitations_path)
     results_path: str = attrs.field(default=RESULTS_PATH, validator=_path)
     api_key_header: str = attrs.field(default=API_KEY_HEADER, validator=_name)
     page_items_keys: tuple[str, ...] = attrs.field(

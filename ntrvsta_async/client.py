@@ -14,8 +14,7 @@ import attrs
 from ._checks import is_count
 from .assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
 from .errors import ConfigurationError, InvalidArgumentError
-from .resources import Invitations, Results, Templates
-from .resources._params import check, query_params
+from .resources import Invitations, Results, Templates, check, query_params
 from .transport import SAFE_METHODS, UNCHANGED, RateControl, RetryPolicy, Transport, Unchanged
 from .transport.config import resolve_api_key, resolve_base_url, resolve_timeout
 

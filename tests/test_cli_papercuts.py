@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ntrvsta_async import ConfigurationError, NtrvstaClient, RetryPolicy
-from ntrvsta_async.sandbox import FaultPlan, RouteFaults, SandboxDialect, ThreadedSandbox
+from ntrvsta_async import ConfigurationError, Contract, NtrvstaClient, RetryPolicy
+from ntrvsta_async.sandbox import FaultPlan, RouteFaults, ThreadedSandbox
 from tests.conftest import serve
 from tests.test_cli_support import CLI, clean_env, error_lines, run_cli, sandbox_env
 
@@ -194,9 +194,9 @@ def test_resume_is_keyed_on_template_and_email_not_on_the_line(
 def test_a_404_from_a_wrong_invitation_path_is_not_blamed_on_the_template(
     tmp_path: Path,
 ) -> None:
-    dialect = SandboxDialect(invitations_path="/v1/templates/{templateId}/invitations")
+    served = Contract(invitations_path="/v1/templates/{templateId}/invitations")
     people = _csv(tmp_path / "people.csv", [f"w{n}@example.com" for n in range(5)])
-    with ThreadedSandbox(dialect=dialect) as deviating:
+    with ThreadedSandbox(contract=served) as deviating:
         template_id = _template(deviating, "job-path")
         wrong_path = run_cli(
             "invite", "--template", template_id, "--csv", str(people), env=sandbox_env(deviating)
@@ -258,11 +258,11 @@ def test_max_retries_conflicting_with_the_retry_policy_is_refused() -> None:
 
 
 def test_global_options_are_accepted_after_the_subcommand_too(tmp_path: Path) -> None:
-    dialect = SandboxDialect(page_items_key="results")
+    served = Contract(page_items_keys=("results",))
     contract = tmp_path / "contract.json"
     contract.write_text(json.dumps({"page_items_keys": ["results"]}), encoding="utf-8")
     key_file = tmp_path / "key"
-    with ThreadedSandbox(dialect=dialect, path_prefix="/dev") as sandbox:
+    with ThreadedSandbox(contract=served, path_prefix="/dev") as sandbox:
         key_file.write_text(sandbox.api_key, encoding="utf-8")
         options = [
             "--base-url", sandbox.base_url, "--api-key-file", str(key_file),
@@ -282,9 +282,9 @@ def test_global_options_are_accepted_after_the_subcommand_too(tmp_path: Path) ->
 
 
 def test_auth_scheme_is_global_read_from_env_and_saved_by_doctor(tmp_path: Path) -> None:
-    dialect = SandboxDialect(api_key_header="X-Partner-Key")  # only Bearer carries our key
+    served = Contract(api_key_header="X-Partner-Key")  # only Bearer carries our key
     saved = tmp_path / "contract.json"
-    with ThreadedSandbox(dialect=dialect) as sandbox:
+    with ThreadedSandbox(contract=served) as sandbox:
         env = sandbox_env(sandbox)
         create = ["templates", "create", "--title", "A", "--json"]
         refused = run_cli(*create, env=env)
@@ -412,7 +412,9 @@ async def test_sandbox_command_has_webhook_faults_a_dialect_file_and_export_line
     tmp_path: Path,
 ) -> None:
     dialect = tmp_path / "dialect.json"
-    dialect.write_text(json.dumps({"page_items_key": "results"}), encoding="utf-8")
+    dialect.write_text(
+        json.dumps({"page_items_keys": ["results"], "reused_flag": False}), encoding="utf-8"
+    )
     deliveries: list[bytes] = []
     six = asyncio.Event()
     async with serve(await _recorder(deliveries, six, 6)) as receiver:
@@ -432,6 +434,7 @@ async def test_sandbox_command_has_webhook_faults_a_dialect_file_and_export_line
                         template_id=template.template_id, candidate={"email": f"d{n}@x.io"}
                     )
                 raw = await client.request("GET", "/v1/interview-results")
+                made = await client.request("POST", "/v1/templates", json={"title": "Raw"})
                 await asyncio.wait_for(six.wait(), timeout=20)
                 await asyncio.sleep(0.3)  # room for a seventh delivery, which must not come
         finally:
@@ -440,6 +443,7 @@ async def test_sandbox_command_has_webhook_faults_a_dialect_file_and_export_line
 
     assert "results" in raw, "the dialect file was applied"
     assert "items" not in raw
+    assert "reused" not in made, "the file's reused_flag was applied"
     assert len(deliveries) == 6, "every webhook sent twice"
     assert len(set(deliveries)) == 3
     assert info["webhookSecret"].startswith("sbxsec_")
@@ -472,7 +476,8 @@ def test_bad_dialect_file_is_a_usage_error(tmp_path: Path) -> None:
     dialect.write_text(json.dumps({"page_key": "results"}), encoding="utf-8")
     done = run_cli("sandbox", "--port", "0", "--dialect", str(dialect), env=clean_env())
     assert done.returncode == 2
-    assert "page_items_key" in done.stderr
+    assert "page_items_keys" in done.stderr
+    assert "reused_flag" in done.stderr
 
 
 def test_make_demo_installs_only_the_cli_extra_and_make_test_the_dev_extra(

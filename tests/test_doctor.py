@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import attrs
 import pytest
 
 from ntrvsta_async import AuthenticationError, Candidate, Contract, NtrvstaClient
 from ntrvsta_async.assumptions import DEFAULT_CONTRACT
 from ntrvsta_async.doctor import DoctorReport, Status, WriteProbe, run_doctor
-from ntrvsta_async.sandbox import SandboxDialect, SandboxServer
+from ntrvsta_async.sandbox import SandboxServer
 
 EVERY_CHECK = {
     "base-url",
@@ -32,25 +33,21 @@ EVERY_CHECK = {
     "latency",
 }
 PROBE = WriteProbe(posting_id="doctor-probe-1", candidate_email="probe@example.com")
-DEVIATING = SandboxDialect(
-    page_items_key="results",
-    page_cursor_key="nextPageToken",
+DEVIATING = Contract(
+    page_items_keys=("results",),
+    page_cursor_keys=("nextPageToken",),
     param_limit="pageSize",
     param_cursor="pageToken",
     invitations_path="/v1/templates/{templateId}/invitations",
     status_created=200,
     status_reused=200,
     api_key_header="X-Api-Key",
-    accept_bearer=False,
 )
-#: What a hand-written client needs to seed the deviating sandbox.
-DEVIATING_CONTRACT = Contract(
-    invitations_path=DEVIATING.invitations_path,
-    api_key_header=DEVIATING.api_key_header,
-    page_items_keys=(DEVIATING.page_items_key,),
-    page_cursor_keys=(DEVIATING.page_cursor_key,),
-    param_limit=DEVIATING.param_limit,
-    param_cursor=DEVIATING.param_cursor,
+#: What a hand-written client needs to seed the deviating sandbox: its wire, default statuses.
+DEVIATING_CONTRACT = attrs.evolve(
+    DEVIATING,
+    status_created=DEFAULT_CONTRACT.status_created,
+    status_reused=DEFAULT_CONTRACT.status_reused,
 )
 
 
@@ -75,7 +72,7 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 
 @pytest.fixture
 async def deviating() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(seed=4, dialect=DEVIATING) as server:
+    async with SandboxServer(seed=4, contract=DEVIATING, accept_bearer=False) as server:
         await _seed(server, DEVIATING_CONTRACT)
         yield server
 
@@ -175,9 +172,9 @@ async def test_the_suggested_contract_makes_the_client_work(deviating: SandboxSe
 
 
 async def test_statuses_without_a_body_flag_leave_reused_unknown_once_fixed() -> None:
-    dialect = SandboxDialect(status_created=200, status_reused=200, reused_flag=False)
+    served = Contract(status_created=200, status_reused=200)
     unread = Contract(status_created=None, status_reused=None)
-    async with SandboxServer(dialect=dialect) as server:
+    async with SandboxServer(contract=served, reused_flag=False) as server:
         report = await run_doctor(server.api_key, server.base_url, write_probe=PROBE)
         async with NtrvstaClient(
             api_key=server.api_key, base_url=server.base_url, contract=report.suggested_contract()
@@ -209,8 +206,8 @@ async def test_statuses_without_a_body_flag_leave_reused_unknown_once_fixed() ->
 
 
 async def test_other_distinct_statuses_become_the_override() -> None:
-    dialect = SandboxDialect(status_created=200, status_reused=208, reused_flag=False)
-    async with SandboxServer(dialect=dialect) as server:
+    served = Contract(status_created=200, status_reused=208)
+    async with SandboxServer(contract=served, reused_flag=False) as server:
         report = await run_doctor(server.api_key, server.base_url, write_probe=PROBE)
         contract = report.suggested_contract()
         async with NtrvstaClient(
@@ -227,8 +224,8 @@ async def test_other_distinct_statuses_become_the_override() -> None:
 
 
 async def test_bearer_only_environment_suggests_the_bearer_scheme() -> None:
-    dialect = SandboxDialect(api_key_header="X-Sandbox-Internal-Key")
-    async with SandboxServer(dialect=dialect) as server:
+    served = Contract(api_key_header="X-Sandbox-Internal-Key")
+    async with SandboxServer(contract=served) as server:
         report = await run_doctor(server.api_key, server.base_url)
         options = report.suggested_client_options()
         async with NtrvstaClient(

@@ -13,11 +13,11 @@ from ntrvsta_async import Candidate, Contract, NtrvstaClient
 from ntrvsta_async.cli.app import cli
 from ntrvsta_async.cli.common import EXIT_CONFIG, CliState
 from ntrvsta_async.cli.doctor_cmd import doctor
-from ntrvsta_async.sandbox import SandboxDialect, ThreadedSandbox
+from ntrvsta_async.sandbox import ThreadedSandbox
 
-DEVIATING = SandboxDialect(
-    page_items_key="results",
-    page_cursor_key="nextPageToken",
+DEVIATING = Contract(
+    page_items_keys=("results",),
+    page_cursor_keys=("nextPageToken",),
     invitations_path="/v1/templates/{templateId}/invitations",
     status_created=200,
     status_reused=200,
@@ -46,7 +46,7 @@ def plain() -> Iterator[ThreadedSandbox]:
 
 @pytest.fixture(scope="module")
 def deviating() -> Iterator[ThreadedSandbox]:
-    with ThreadedSandbox(seed=6, dialect=DEVIATING) as sandbox:
+    with ThreadedSandbox(seed=6, contract=DEVIATING) as sandbox:
         contract = Contract(
             invitations_path=DEVIATING.invitations_path, page_items_keys=("results",)
         )

@@ -1,4 +1,4 @@
-"""``SandboxDialect``: the sandbox speaking a wire that deviates from the SDK's assumptions."""
+"""The sandbox serving a ``Contract`` that deviates from the SDK's assumptions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ntrvsta_async.sandbox import SandboxDialect, SandboxServer
+from ntrvsta_async import ConfigurationError, Contract
+from ntrvsta_async.sandbox import SandboxServer
 
 
 async def _call(
@@ -18,8 +19,8 @@ async def _call(
 
 
 async def test_a_template_path_invitation_takes_the_id_from_the_path() -> None:
-    dialect = SandboxDialect(invitations_path="/v1/templates/{templateId}/invitations")
-    async with SandboxServer(dialect=dialect) as server, aiohttp.ClientSession() as session:
+    served = Contract(invitations_path="/v1/templates/{templateId}/invitations")
+    async with SandboxServer(contract=served) as server, aiohttp.ClientSession() as session:
         headers = {"X-Ntrvsta-Api-Key": server.api_key}
         status, template, _ = await _call(
             session, "POST", f"{server.base_url}/v1/templates", json={"title": "T"}, headers=headers
@@ -45,14 +46,16 @@ async def test_a_template_path_invitation_takes_the_id_from_the_path() -> None:
 
 
 async def test_page_keys_parameter_names_and_key_header() -> None:
-    dialect = SandboxDialect(
-        page_items_key="data",
-        page_cursor_key="next",
+    served = Contract(
+        page_items_keys=("data",),
+        page_cursor_keys=("next",),
         param_limit="size",
         api_key_header="X-Api-Key",
-        accept_bearer=False,
     )
-    async with SandboxServer(dialect=dialect) as server, aiohttp.ClientSession() as session:
+    async with (
+        SandboxServer(contract=served, accept_bearer=False) as server,
+        aiohttp.ClientSession() as session,
+    ):
         url = f"{server.base_url}/v1/interview-results"
         status, page, _ = await _call(
             session,
@@ -76,8 +79,11 @@ async def test_page_keys_parameter_names_and_key_header() -> None:
 
 
 async def test_statuses_and_the_missing_body_flag() -> None:
-    dialect = SandboxDialect(status_created=200, status_reused=203, reused_flag=False)
-    async with SandboxServer(dialect=dialect) as server, aiohttp.ClientSession() as session:
+    served = Contract(status_created=200, status_reused=203)
+    async with (
+        SandboxServer(contract=served, reused_flag=False) as server,
+        aiohttp.ClientSession() as session,
+    ):
         url = f"{server.base_url}/v1/templates"
         body = {"title": "T", "externalPostingId": "p"}
         headers = {"X-Ntrvsta-Api-Key": server.api_key}
@@ -88,6 +94,45 @@ async def test_statuses_and_the_missing_body_flag() -> None:
     assert first[1]["templateId"] == second[1]["templateId"]
 
 
+async def test_paths_and_filter_names_come_from_the_contract() -> None:
+    served = Contract(
+        templates_path="/v2/forms",
+        results_path="/v2/outcomes",
+        param_template_id="form",
+        status_created=None,
+        status_reused=None,
+    )
+    async with SandboxServer(contract=served) as server, aiohttp.ClientSession() as session:
+        headers = {"X-Ntrvsta-Api-Key": server.api_key}
+        body = {"title": "T", "externalPostingId": "p"}
+        first = await _call(
+            session, "POST", f"{server.base_url}/v2/forms", json=body, headers=headers
+        )
+        second = await _call(
+            session, "POST", f"{server.base_url}/v2/forms", json=body, headers=headers
+        )
+        status, _, _ = await _call(
+            session, "POST", f"{server.base_url}/v1/templates", json=body, headers=headers
+        )
+        assert status == 404
+        invitation = await _call(
+            session,
+            "POST",
+            f"{server.base_url}/v1/interview-invitations",
+            json={"templateId": first[1]["templateId"], "candidate": {"email": "c@example.com"}},
+            headers=headers,
+        )
+        await server.complete(invitation[1]["invitationId"])
+        url = f"{server.base_url}/v2/outcomes"
+        other = {"form": "tpl_other", "templateId": first[1]["templateId"]}
+        filtered = await _call(session, "GET", url, params=other, headers=headers)
+        unfiltered = await _call(session, "GET", url, params={"templateId": "x"}, headers=headers)
+    assert (first[0], second[0]) == (200, 200), "a status the contract does not read is 200"
+    assert (first[1]["reused"], second[1]["reused"]) == (False, True)
+    assert filtered[1]["items"] == [], "the renamed filter is read"
+    assert len(unfiltered[1]["items"]) == 1, "the default name is no longer read"
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -95,23 +140,14 @@ async def test_statuses_and_the_missing_body_flag() -> None:
         {"status_reused": True},
         {"invitations_path": "v1/invitations"},
         {"invitations_path": "/v1/{orgId}/invitations"},
-        {"page_items_key": ""},
+        {"page_items_keys": ("",)},
     ],
 )
-def test_invalid_dialects_are_refused(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 - attrs validators raise plain ValueError
-        SandboxDialect(**kwargs)
+def test_a_wire_the_sdk_could_not_speak_is_refused_by_the_contract(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        Contract(**kwargs)
 
 
-def test_the_default_dialect_is_the_sdk_contract() -> None:
-    from ntrvsta_async.assumptions import DEFAULT_CONTRACT
-
-    dialect = SandboxDialect()
-    assert dialect.page_items_key == DEFAULT_CONTRACT.page_items_keys[0]
-    assert dialect.page_cursor_key == DEFAULT_CONTRACT.page_cursor_keys[0]
-    assert dialect.invitations_path == DEFAULT_CONTRACT.invitations_path
-    assert (dialect.status_created, dialect.status_reused) == (
-        DEFAULT_CONTRACT.status_created,
-        DEFAULT_CONTRACT.status_reused,
-    )
-    assert dialect.api_key_header == DEFAULT_CONTRACT.api_key_header
+def test_the_sandbox_serves_contracts_only() -> None:
+    with pytest.raises(TypeError, match="Contract"):
+        SandboxServer(contract={"page_items_keys": ("data",)})  # type: ignore[arg-type]

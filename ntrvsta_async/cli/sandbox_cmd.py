@@ -36,15 +36,22 @@ def _fault_plan(
     return FaultPlan(seed=seed, default=route, webhooks=webhooks)
 
 
-def _dialect(path: Path | None) -> Any:
-    """The ``SandboxDialect`` a JSON file describes (its field names), or None."""
+#: Keys of a ``--dialect`` file beside the ``Contract`` fields: the sandbox-only switches.
+_SANDBOX_SWITCHES = ("reused_flag", "accept_bearer")
+
+
+def _dialect(path: Path | None) -> dict[str, Any]:
+    """The ``SandboxServer`` options a ``--dialect`` JSON file describes: ``Contract`` field
+    names (as ``ntrvsta doctor --save-contract`` writes them) and the sandbox-only switches."""
     if path is None:
-        return None
+        return {}
     import attrs
 
-    from ntrvsta_async.sandbox import SandboxDialect
+    from ntrvsta_async.assumptions import Contract
+    from ntrvsta_async.doctor import contract_from_mapping
+    from ntrvsta_async.errors import ConfigurationError
 
-    known = [field.name for field in attrs.fields(SandboxDialect)]
+    known = [field.name for field in attrs.fields(Contract)] + list(_SANDBOX_SWITCHES)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -54,10 +61,17 @@ def _dialect(path: Path | None) -> Any:
             f"{path} must be a JSON object with some of the fields {', '.join(known)}",
             param_hint="--dialect",
         )
+    switches = {name: data.pop(name) for name in _SANDBOX_SWITCHES if name in data}
+    for name, value in switches.items():
+        if not isinstance(value, bool):
+            raise click.BadParameter(
+                f"{path}: {name} must be true or false", param_hint="--dialect"
+            )
     try:
-        return SandboxDialect(**data)
-    except (TypeError, ValueError) as exc:
+        contract = contract_from_mapping(data)
+    except ConfigurationError as exc:
         raise click.BadParameter(f"{path}: {exc}", param_hint="--dialect") from None
+    return {"contract": contract, **switches}
 
 
 def _announce(server: Any, *, generated_secret: str | None, as_json: bool) -> None:
@@ -159,8 +173,9 @@ async def _serve(options: dict[str, Any], *, as_json: bool) -> None:
     "dialect_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="JSON of SandboxDialect fields (page keys, invitation path, status codes, key"
-    " header) to rehearse a wire that differs from the SDK's assumptions.",
+    help="JSON of Contract fields (paths, page keys, parameter names, status codes, key"
+    " header; as 'ntrvsta doctor --save-contract' writes them) plus reused_flag and"
+    " accept_bearer, to rehearse a wire that differs from the SDK's assumptions.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the connection details as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
@@ -206,8 +221,8 @@ def sandbox(
             webhook_duplicate_rate,
             webhook_reorder_rate,
         ),
-        "dialect": _dialect(dialect_file),
         "access_log": verbose,
+        **_dialect(dialect_file),
     }
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(options, as_json=as_json))

@@ -1,14 +1,15 @@
-"""Helpers the doctor's checks share: short texts for a report, and the SDK's error-body rules."""
+"""Helpers the doctor's checks share: short texts for a report."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+
+from ntrvsta_async.transport.responses import error_fields
 
 from .probe import Exchange
 from .report import Finding, Status
 
-__all__ = ["describe", "error_fields", "ms", "names", "not_run", "unique"]
+__all__ = ["describe", "ms", "names", "not_run", "unique"]
 
 
 def ms(seconds: float) -> str:
@@ -25,7 +26,7 @@ def names(keys: Iterable[str]) -> str:
 
 def describe(exchange: Exchange) -> str:
     """``HTTP 400 ("limit must be ...")``: the status and the server's message, shortened."""
-    found = error_fields(exchange.body)[0] if exchange.is_json else None
+    found = error_fields(exchange.body).message if exchange.is_json else None
     text = found[1] if found else exchange.text.strip()
     if not text:
         return exchange.describe()
@@ -41,28 +42,3 @@ def not_run(op: str, check: str, assumption: str, why: str) -> Finding:
 def unique(values: Iterable[str]) -> list[str]:
     """``values`` without repeats, in first-seen order."""
     return list(dict.fromkeys(values))
-
-
-def error_fields(body: Any) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
-    """Where the SDK's error parser finds the message and the code: (path, value) pairs."""
-    if not isinstance(body, Mapping):
-        return None, None
-    error = body.get("error")
-    nested: Mapping[str, Any] = error if isinstance(error, Mapping) else {}
-    messages = (
-        ("message", body.get("message")),
-        ("error.message", nested.get("message")),
-        ("error", error),
-        ("detail", body.get("detail")),
-    )
-    codes = (
-        ("code", body.get("code")),
-        ("error.code", nested.get("code")),
-        ("errorCode", body.get("errorCode")),
-    )
-    message = next(((p, str(v)) for p, v in messages if isinstance(v, str) and v), None)
-    code = next(
-        ((p, str(v)) for p, v in codes if isinstance(v, str | int) and not isinstance(v, bool)),
-        None,
-    )
-    return message, code

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ntrvsta_async.assumptions import REQUEST_ID_HEADERS, Contract
+from ntrvsta_async.transport.responses import error_fields
 
-from ._shared import describe, error_fields, not_run
+from ._shared import describe, not_run
 from .probe import AUTH_FORMS, AuthForm, Exchange, Probe
 from .report import NO_SETTING_NEEDED, Finding, Status
 
@@ -36,7 +37,7 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
                 assumption=base,
                 observed=f"GET {probe.url(path)}: {ex.describe()}",
                 status=Status.DIFFERS,
-                fix="check --base-url (scheme, host, port and stage path such as /dev)",
+                advice="check --base-url (scheme, host, port and stage path such as /dev)",
             ),
             not_run("OP-10", "error-shape", shape, "not checked: the base URL did not answer"),
         ]
@@ -53,7 +54,7 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
                 assumption=base,
                 observed=f"GET {probe.url(path)}: {why}",
                 status=Status.DIFFERS,
-                fix="check the stage path of --base-url (for example https://host/dev)",
+                advice="check the stage path of --base-url (for example https://host/dev)",
             ),
             not_run("OP-10", "error-shape", shape, "not checked: the results route was not found"),
         ]
@@ -79,7 +80,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
             assumption=assumption,
             observed=f"HTTP {ex.status} without any key: the results are served unauthenticated",
             status=Status.DIFFERS,
-            fix="check --base-url: this does not look like the authenticated partner API",
+            advice="check --base-url: this does not look like the authenticated partner API",
         )
     if ex.status not in (401, 403):
         return not_run(
@@ -98,12 +99,12 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
             assumption=assumption,
             observed=f"HTTP {ex.status}, {content_type}, not a JSON object: {ex.text[:80]!r}{rid}",
             status=Status.DIFFERS,
-            fix=(
+            advice=(
                 NO_SETTING_NEEDED + "errors are mapped by status; the message falls back to the "
                 "reason phrase and the raw body stays in APIStatusError.body"
             ),
         )
-    message, code = error_fields(ex.body)
+    message, code, _ = error_fields(ex.body)
     keys = "{" + ", ".join(sorted(str(key) for key in ex.body)) + "}"
     where = f"message at '{message[0]}'" if message else "no message field the SDK knows"
     where += f", code at '{code[0]}'" if code else ", no code"
@@ -115,7 +116,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
             assumption=assumption,
             observed=observed,
             status=Status.DIFFERS,
-            fix=(
+            advice=(
                 NO_SETTING_NEEDED + "errors are mapped by status and the body stays in "
                 "APIStatusError.body; the message will read as the reason phrase"
             ),
@@ -172,22 +173,17 @@ async def check_auth(probe: Probe, contract: Contract, auth_scheme: str) -> Find
         options: dict[str, Any] = {}
         if form.bearer:
             options["auth_scheme"] = "bearer"
-            fix = 'NtrvstaClient(auth_scheme="bearer")'
         else:
             if form.header != contract.api_key_header:
                 override["api_key_header"] = form.header
             if auth_scheme == "bearer":
                 options["auth_scheme"] = "api-key"
-            fix = f'Contract(api_key_header="{form.header}")'
-            if options:
-                fix += ' with NtrvstaClient(auth_scheme="api-key")'
         return Finding(
             op="OP-3",
             check="auth",
             assumption=assumption,
             observed=f"{'; '.join(tried)}; {form.label} accepted ({attempt.describe()})",
             status=Status.DIFFERS,
-            fix=fix,
             override=override,
             client_options=options,
         )
@@ -197,5 +193,5 @@ async def check_auth(probe: Probe, contract: Contract, auth_scheme: str) -> Find
         assumption=assumption,
         observed=f"the key was refused in every form tried ({'; '.join(tried)})",
         status=Status.DIFFERS,
-        fix="check the key: it must be an external API key of this environment's organization",
+        advice="check the key: it must be an external API key of this environment's organization",
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import hmac
 import json
 import re
@@ -33,6 +32,12 @@ from ntrvsta_async.assumptions import (
 )
 from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
 from ntrvsta_async.webhooks import DEFAULT_MAX_BODY_SIZE, WebhookVerifier
+from ntrvsta_async.webhooks.signing import (
+    SignatureHeader,
+    SigningKey,
+    parse_signature_header,
+    signed_message,
+)
 
 from .report import NO_SETTING_NEEDED, Finding, Status
 
@@ -40,7 +45,9 @@ __all__ = [
     "CAPTURE_RECORDER",
     "EXPECTED_HEADERS",
     "EXPECTED_PAYLOAD_FIELDS",
+    "MISSING",
     "OPTIONAL_PAYLOAD_FIELDS",
+    "UNRECOGNISED",
     "CaptureRecorder",
     "DeliveryAnalysis",
     "PayloadFields",
@@ -92,6 +99,10 @@ EXPECTED_HEADERS: Final = (
     WEBHOOK_SIGNATURE_HEADER,
     WEBHOOK_IDEMPOTENCY_HEADER,
 )
+#: ``SignatureMatch.header_format`` of a delivery without a signature header.
+MISSING: Final = "missing"
+#: ``SignatureMatch.header_format`` of a signature header in none of the known forms.
+UNRECOGNISED: Final = "unrecognised"
 _OBJECTS: Final = frozenset({"candidate", "interview", "aiAnalysis", "aiAnalysis.scoring"})
 _REDACTED_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
 _NUMBERED: Final = re.compile(r"^(\d{4,})-")
@@ -194,7 +205,7 @@ class DeliveryAnalysis:
         if sig.matched:
             how = f"{sig.scheme} ({sig.header_format}, {sig.encoding})"
             how += f" matched secret #{sig.secret_index}"
-        elif sig.header_format == "missing":
+        elif sig.header_format == MISSING:
             how = "no signature header"
         else:
             how = f"{sig.header_format}: no configured secret matched"
@@ -242,24 +253,14 @@ def _first(items: Sequence[tuple[str, str]], name: str) -> str | None:
     return next((value for key, value in items if key.lower() == lowered), None)
 
 
-def _signature_parts(value: str) -> tuple[str, list[str], str | None]:
-    """(format, signatures, signed timestamp) of a signature header value."""
-    value = value.strip()
-    if "," in value and "=" in value:
-        timestamp = None
-        signatures = []
-        for part in value.split(","):
-            key, _, item = part.partition("=")
-            key = key.strip().lower()
-            if key == "t":
-                timestamp = item.strip()
-            elif key.startswith("v") or key in ("sig", "signature", "s"):
-                signatures.append(item.strip())
-        return "t=<unix>,v1=<sig>", signatures, timestamp
-    prefix, sep, rest = value.partition("=")
-    if sep and prefix.strip().lower() == "sha256" and rest:
-        return "sha256=<sig>", [rest.strip()], None
-    return "<sig>", [value], None
+def _parsed(value: str | None) -> SignatureHeader | None:
+    """The signature header taken apart; None when it is absent or in none of the forms."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_signature_header(value)
+    except WebhookVerificationError:
+        return None
 
 
 def _encodings(mac: bytes) -> list[tuple[str, str]]:
@@ -275,31 +276,29 @@ def _encodings(mac: bytes) -> list[tuple[str, str]]:
 
 
 def _match(
-    body: bytes, value: str, header_timestamp: str | None, secrets: Sequence[str]
+    body: bytes, header: SignatureHeader, header_timestamp: str | None, keys: Sequence[SigningKey]
 ) -> SignatureMatch:
-    header_format, signatures, signed_timestamp = _signature_parts(value)
     messages: list[tuple[str, bytes, str | None]] = []
-    if signed_timestamp is None:
-        messages.append(("hex", body, None))
-    timestamp = signed_timestamp or header_timestamp
-    source = "signature" if signed_timestamp else ("header" if header_timestamp else None)
+    if header.timestamp is None:
+        messages.append(("hex", signed_message(body), None))
+    timestamp = header.timestamp or header_timestamp
+    source = "signature" if header.timestamp else ("header" if header_timestamp else None)
     if timestamp is not None:
-        messages.append(("timestamped", timestamp.encode("ascii", "replace") + b"." + body, source))
-    for index, secret in enumerate(secrets):
+        messages.append(("timestamped", signed_message(body, timestamp), source))
+    for index, key in enumerate(keys):
         for scheme, message, ts_source in messages:
-            mac = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()
-            for encoding, expected in _encodings(mac):
-                for signature in signatures:
+            for encoding, expected in _encodings(key.digest(message)):
+                for signature in header.signatures:
                     given = signature.lower() if encoding == "hex" else signature
                     if hmac.compare_digest(given.encode(), expected.encode()):
                         return SignatureMatch(
-                            header_format=header_format,
+                            header_format=header.form,
                             scheme=scheme,
                             encoding=encoding,
                             secret_index=index,
                             timestamp_source=ts_source,
                         )
-    return SignatureMatch(header_format=header_format, timestamp_source=source)
+    return SignatureMatch(header_format=header.form, timestamp_source=source)
 
 
 def _walk(data: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -346,19 +345,26 @@ def analyse_delivery(
     secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
     if not secret_list or not all(isinstance(s, str) and s for s in secret_list):
         raise ConfigurationError("capture needs at least one non-empty signing secret")
+    try:
+        keys = [SigningKey(secret) for secret in secret_list]
+    except UnicodeEncodeError:
+        raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
     items = _header_items(headers)
     value = _first(items, WEBHOOK_SIGNATURE_HEADER)
     header_timestamp = _first(items, WEBHOOK_TIMESTAMP_HEADER)
+    header = _parsed(value)
     if value is None or not value.strip():
-        signature = SignatureMatch(header_format="missing")
+        signature = SignatureMatch(header_format=MISSING)
+    elif header is None:
+        signature = SignatureMatch(header_format=UNRECOGNISED)
     else:
-        signature = _match(body, value, header_timestamp, secret_list)
+        signature = _match(body, header, header_timestamp, keys)
     try:
         WebhookVerifier(secret_list, tolerance=tolerance, clock=clock).verify(body, dict(items))
         signature = attrs.evolve(signature, sdk_verified=True)
     except WebhookVerificationError as exc:
         signature = attrs.evolve(signature, sdk_reason=exc.reason)
-    stamp = _signed_timestamp(value, header_timestamp)
+    stamp = _signed_timestamp(header, header_timestamp)
     if stamp is not None:
         signature = attrs.evolve(signature, timestamp_age=clock() - stamp)
     names = {name.lower(): name for name, _ in items}
@@ -402,9 +408,8 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _signed_timestamp(value: str | None, header_timestamp: str | None) -> int | None:
-    stamp = _signature_parts(value)[2] if value else None
-    stamp = stamp or header_timestamp
+def _signed_timestamp(header: SignatureHeader | None, header_timestamp: str | None) -> int | None:
+    stamp = (header.timestamp if header else None) or header_timestamp
     if stamp is None or not stamp.strip().isdigit():
         return None
     return int(stamp.strip())
@@ -424,19 +429,26 @@ def _signature_finding(sig: SignatureMatch) -> Finding:
         if sig.sdk_verified
         else f"the SDK verifier refuses it ({sig.sdk_reason})"
     )
-    if sig.header_format == "missing":
+    if sig.header_format == MISSING:
         return Finding(
             **base,
             observed=f"no {WEBHOOK_SIGNATURE_HEADER} header",
             status=Status.DIFFERS,
-            fix="unsigned, or signed in another header: keep the sample and report it",
+            advice="unsigned, or signed in another header: keep the sample and report it",
+        )
+    if sig.header_format == UNRECOGNISED:
+        return Finding(
+            **base,
+            observed=f"{WEBHOOK_SIGNATURE_HEADER} in none of the known forms; {verdict}",
+            status=Status.DIFFERS,
+            advice="the SDK cannot read this signature header: keep the sample and report it",
         )
     if not sig.matched:
         return Finding(
             **base,
             observed=f"{sig.header_format}: no configured secret reproduces it in any known form",
             status=Status.UNKNOWN,
-            fix="check the signing secret (Settings > Integrations); then capture again",
+            advice="check the signing secret (Settings > Integrations); then capture again",
         )
     observed = (
         f"{sig.scheme}: {sig.header_format} with a {sig.encoding} digest, "
@@ -447,10 +459,12 @@ def _signature_finding(sig: SignatureMatch) -> Finding:
             **base,
             observed=observed,
             status=Status.DIFFERS,
-            fix=f"the SDK checks hex digests only; a {sig.encoding} digest needs a verifier change",
+            advice=(
+                f"the SDK checks hex digests only; a {sig.encoding} digest needs a verifier change"
+            ),
         )
     pin = f'pin it: WebhookVerifier(secrets, scheme="{sig.scheme}")'
-    return Finding(**base, observed=observed, status=Status.OK, fix=pin)
+    return Finding(**base, observed=observed, status=Status.OK, advice=pin)
 
 
 def _headers_finding(analysis: DeliveryAnalysis) -> Finding:
@@ -477,7 +491,7 @@ def _headers_finding(analysis: DeliveryAnalysis) -> Finding:
         assumption=_HEADERS_ASSUMPTION,
         observed=f"{observed}; missing: {', '.join(analysis.headers_missing)}",
         status=Status.DIFFERS,
-        fix=NO_SETTING_NEEDED + "; ".join(notes) if notes else None,
+        advice=NO_SETTING_NEEDED + "; ".join(notes) if notes else None,
     )
 
 
@@ -502,7 +516,7 @@ def _payload_finding(analysis: DeliveryAnalysis) -> Finding:
             **base,
             observed=f"{observed}; no resultId",
             status=Status.DIFFERS,
-            fix="the SDK refuses a payload without resultId; report the sample",
+            advice="the SDK refuses a payload without resultId; report the sample",
         )
     if fields.missing or fields.enveloped:
         missing = f"; missing: {', '.join(fields.missing)}" if fields.missing else ""
@@ -510,7 +524,7 @@ def _payload_finding(analysis: DeliveryAnalysis) -> Finding:
             **base,
             observed=observed + missing,
             status=Status.DIFFERS,
-            fix=NO_SETTING_NEEDED + "missing fields read as None; an envelope is unwrapped",
+            advice=NO_SETTING_NEEDED + "missing fields read as None; an envelope is unwrapped",
         )
     return Finding(**base, observed=observed, status=Status.OK)
 

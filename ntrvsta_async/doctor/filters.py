@@ -14,7 +14,7 @@ from typing import Final
 from ntrvsta_async.assumptions import Contract
 
 from ._shared import describe, not_run, unique
-from .paging import _find_items, _items_of
+from .paging import find_items, items_of
 from .probe import Exchange, Probe
 from .report import Finding, Status
 
@@ -79,7 +79,7 @@ async def check_filters(probe: Probe, contract: Contract) -> list[Finding]:
     """OP-8: each filter parameter, sent with a value that matches no result."""
     assumptions = filter_assumptions(contract)
     baseline = await probe.send("GET", contract.results_path)
-    items_key, items = _find_items(baseline.body, contract) if baseline.ok else (None, None)
+    items_key, items = find_items(baseline.body, contract) if baseline.ok else (None, None)
     if items_key is None or not items:
         why = "not checked: no results to filter (complete an interview and run again)"
         return [not_run("OP-8", check, text, why) for check, text in assumptions.items()]
@@ -118,7 +118,6 @@ async def _filter_finding(
             assumption=assumption,
             observed=f"{'; '.join(tried)}; {observed}",
             status=Status.DIFFERS,
-            fix=f'Contract({field}="{name}")',
             override={field: name},
         )
     return Finding(
@@ -127,7 +126,7 @@ async def _filter_finding(
         assumption=assumption,
         observed="; ".join(tried),
         status=Status.DIFFERS,
-        fix=_IGNORED_FIX[field],
+        advice=_IGNORED_FIX[field],
     )
 
 
@@ -135,14 +134,14 @@ def _outcome(ex: Exchange, items_key: str, field: str) -> str | None:
     """How ``ex`` shows the filter was read, or None when it was not."""
     if ex.status == 404 and field != "param_completed_after":
         return "was refused as unknown (HTTP 404), so it is read"
-    page = _items_of(ex, items_key)
+    page = items_of(ex, items_key)
     if page is not None and not page:
         return "returned no results, as it should"
     return None
 
 
 def _ignored(ex: Exchange, items_key: str) -> str:
-    page = _items_of(ex, items_key)
+    page = items_of(ex, items_key)
     if page is None:
         return describe(ex)
     return f"{len(page)} result(s) although none can match (parameter ignored)"

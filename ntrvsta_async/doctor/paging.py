@@ -22,6 +22,8 @@ __all__ = [
     "LIMIT_PARAMS",
     "SUMMARY_FIELDS",
     "check_results",
+    "find_items",
+    "items_of",
     "results_assumptions",
 ]
 
@@ -44,6 +46,7 @@ _DOCUMENTED_SUMMARY: Final = frozenset({"resultUrl", "overallScore"})
 _MODELLED_SUMMARY: Final = frozenset(
     {*SUMMARY_FIELDS, "templateId", "externalPostingId", "invitationId", "candidate", "status"}
 )
+_PIN_FALLBACK: Final = "the SDK already reads it as a fallback: pin it"
 _SUMMARY_ASSUMPTION: Final = (
     "each result carries resultUrl and overallScore (documented), resultId and completedAt "
     "(assumed)"
@@ -58,7 +61,7 @@ def _result_key(item: Any) -> str:
     return json.dumps(item, sort_keys=True, default=str)
 
 
-def _find_items(page: Any, contract: Contract) -> tuple[str | None, list[Any] | None]:
+def find_items(page: Any, contract: Contract) -> tuple[str | None, list[Any] | None]:
     """The key of a page's result array ("" for a bare array) and the array itself."""
     if isinstance(page, list):
         return "", page
@@ -75,7 +78,9 @@ def _find_items(page: Any, contract: Contract) -> tuple[str | None, list[Any] | 
     return None, None
 
 
-def _items_of(ex: Exchange, items_key: str) -> list[Any] | None:
+def items_of(ex: Exchange, items_key: str) -> list[Any] | None:
+    """The result array of a successful JSON answer under ``items_key`` ("" for a bare
+    array); None when the answer has none there."""
     if not ex.ok or not ex.is_json:
         return None
     if items_key == "":
@@ -124,7 +129,7 @@ def _items_finding(
             assumption=assumption,
             observed=f"no array in the page (top-level keys: {keys})",
             status=Status.DIFFERS,
-            fix="the SDK cannot read this page; read it with client.request() meanwhile",
+            advice="the SDK cannot read this page; read it with client.request() meanwhile",
         )
     count = len(items or [])
     if key == "":
@@ -134,7 +139,7 @@ def _items_finding(
             assumption=assumption,
             observed=f"a bare JSON array of {count} results (no page object, so no paging)",
             status=Status.DIFFERS,
-            fix=NO_SETTING_NEEDED + "the SDK reads a bare array as the only page",
+            advice=NO_SETTING_NEEDED + "the SDK reads a bare array as the only page",
         )
     observed = f"'{key}' ({count} results)"
     if key == primary:
@@ -146,16 +151,13 @@ def _items_finding(
             status=Status.OK,
         )
     fallback = key in contract.page_items_keys
-    fix = f'Contract(page_items_keys=("{key}",))'
-    if fallback:
-        fix += " (the SDK already reads it as a fallback; pin it)"
     return Finding(
         op="OP-8",
         check="page-items-key",
         assumption=assumption,
         observed=observed,
         status=Status.DIFFERS,
-        fix=fix,
+        advice=_PIN_FALLBACK if fallback else None,
         override={"page_items_keys": (key,)},
     )
 
@@ -199,7 +201,7 @@ def _summary_finding(items: list[Any]) -> Finding:
         assumption=assumption,
         observed=f"missing: {', '.join(missing)} (in {len(records)} results){tail}",
         status=Status.DIFFERS,
-        fix=NO_SETTING_NEEDED + "; ".join(notes),
+        advice=NO_SETTING_NEEDED + "; ".join(notes),
     )
 
 
@@ -247,7 +249,7 @@ async def check_results(probe: Probe, contract: Contract) -> list[Finding]:
             assumption=endpoint,
             observed=observed,
             status=status,
-            fix=None if status is Status.UNKNOWN else "check --base-url and the results path",
+            advice=None if status is Status.UNKNOWN else "check --base-url and the results path",
         )
         return [finding, *rest("results-endpoint", "not checked: no results page was read")]
     findings = [
@@ -259,7 +261,7 @@ async def check_results(probe: Probe, contract: Contract) -> list[Finding]:
             status=Status.OK,
         )
     ]
-    items_key, items = _find_items(first.body, contract)
+    items_key, items = find_items(first.body, contract)
     findings.append(_items_finding(items_key, items, first.body, contract))
     if items_key is None or items is None:
         return findings + rest("page-items-key", "not checked: the page holds no result array")
@@ -282,7 +284,7 @@ async def check_results(probe: Probe, contract: Contract) -> list[Finding]:
             why = "not checked: fewer than two results, so there is no second page"
         findings.append(not_run("OP-8", "second-page", assumptions["second-page"], why))
         return findings
-    source_items = _items_of(source, items_key) or []
+    source_items = items_of(source, items_key) or []
     findings.append(
         await _second_page(
             probe,
@@ -316,7 +318,7 @@ async def _page_size(
     tried: list[str] = []
     for name in unique([contract.param_limit, *LIMIT_PARAMS]):
         ex = await probe.send("GET", path, params={name: "1"})
-        count = _items_of(ex, items_key)
+        count = items_of(ex, items_key)
         if count is not None and len(count) == 1:
             if name == contract.param_limit:
                 observed = f"{name}=1 gave a page of 1 result"
@@ -334,7 +336,6 @@ async def _page_size(
                     assumption=assumption,
                     observed=f"{'; '.join(tried)}; {name}=1 gave a page of 1 result",
                     status=Status.DIFFERS,
-                    fix=f'Contract(param_limit="{name}")',
                     override={"param_limit": name},
                 )
             return name, ex, finding
@@ -349,7 +350,7 @@ async def _page_size(
             assumption=assumption,
             observed="; ".join(tried),
             status=Status.DIFFERS,
-            fix="no known page-size parameter works; results.list() still reads every page",
+            advice="no known page-size parameter works; results.list() still reads every page",
         ),
     )
 
@@ -371,7 +372,7 @@ def _cursor_finding(
                 assumption=assumption,
                 observed="no token in the body; pages are linked by a Link: rel=next header",
                 status=Status.DIFFERS,
-                fix="the Contract cannot follow Link headers; page with client.request()",
+                advice="the Contract cannot follow Link headers; page with client.request()",
             )
         if small is None:
             if present and key is not None:
@@ -389,7 +390,7 @@ def _cursor_finding(
             assumption=assumption,
             observed=f"a one-result page of several carries no token (keys: {keys})",
             status=Status.DIFFERS,
-            fix="paging style unknown: results.list() will stop after the first page",
+            advice="paging style unknown: results.list() will stop after the first page",
         )
     assert key is not None
     if "." in key:
@@ -399,7 +400,7 @@ def _cursor_finding(
             assumption=assumption,
             observed=f"token nested at '{key}'",
             status=Status.DIFFERS,
-            fix="the Contract reads top-level keys only; page with client.request()",
+            advice="the Contract reads top-level keys only; page with client.request()",
         )
     return _token_key_finding(key, contract, assumption, "holds the token")
 
@@ -413,16 +414,13 @@ def _token_key_finding(key: str, contract: Contract, assumption: str, what: str)
             observed=f"'{key}' {what}",
             status=Status.OK,
         )
-    fix = f'Contract(page_cursor_keys=("{key}",))'
-    if key in contract.page_cursor_keys:
-        fix += " (the SDK already reads it as a fallback; pin it)"
     return Finding(
         op="OP-8",
         check="page-cursor-key",
         assumption=assumption,
         observed=f"'{key}' {what}",
         status=Status.DIFFERS,
-        fix=fix,
+        advice=_PIN_FALLBACK if key in contract.page_cursor_keys else None,
         override={"page_cursor_keys": (key,)},
     )
 
@@ -442,7 +440,7 @@ async def _second_page(
     tried: list[str] = []
     for name in unique([contract.param_cursor, *CURSOR_PARAMS, token_key]):
         ex = await probe.send("GET", contract.results_path, params={**base, name: token})
-        page = _items_of(ex, items_key)
+        page = items_of(ex, items_key)
         if page is None:
             tried.append(f"{name}: {describe(ex)}")
             continue
@@ -467,7 +465,6 @@ async def _second_page(
             assumption=assumption,
             observed=f"{'; '.join(tried)}; {observed}",
             status=Status.DIFFERS,
-            fix=f'Contract(param_cursor="{name}")',
             override={"param_cursor": name},
         )
     return Finding(
@@ -476,5 +473,5 @@ async def _second_page(
         assumption=assumption,
         observed="; ".join(tried),
         status=Status.DIFFERS,
-        fix="no known parameter takes the token: results.list() cannot go past the first page",
+        advice="no known parameter takes the token: results.list() cannot go past the first page",
     )

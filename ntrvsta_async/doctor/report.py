@@ -13,7 +13,7 @@ from ntrvsta_async.assumptions import DEFAULT_CONTRACT, Contract
 
 from .contract_file import contract_overrides, python_literal
 
-__all__ = ["NO_SETTING_NEEDED", "DoctorReport", "Finding", "Status"]
+__all__ = ["NO_SETTING_NEEDED", "DoctorReport", "Finding", "Status", "configuration_text"]
 
 #: How the fix of a difference the SDK already copes with begins: reported, not a failure.
 NO_SETTING_NEEDED: Final = "no setting needed: "
@@ -34,12 +34,31 @@ def _frozen_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(value or {})
 
 
+def _call(name: str, arguments: Mapping[str, Any]) -> str:
+    listed = ", ".join(f"{key}={python_literal(value)}" for key, value in arguments.items())
+    return f"{name}({listed})"
+
+
+def configuration_text(
+    override: Mapping[str, Any], client_options: Mapping[str, Any] | None = None
+) -> str | None:
+    """The code a configuration reads as: ``Contract(...)`` for the ``Contract`` fields,
+    ``NtrvstaClient(...)`` for the other client keywords, joined by "with"; None for none."""
+    calls = []
+    if override:
+        calls.append(_call("Contract", override))
+    if client_options:
+        calls.append(_call("NtrvstaClient", client_options))
+    return " with ".join(calls) or None
+
+
 @attrs.frozen
 class Finding:
     """One assumption checked against a live environment.
 
     ``override`` holds the ``Contract`` fields and ``client_options`` the other
-    ``NtrvstaClient`` keywords that make the SDK match what was observed.
+    ``NtrvstaClient`` keywords that make the SDK match what was observed; ``advice`` says in
+    words what to do where no setting can, or adds a remark to the setting.
     """
 
     op: str
@@ -47,9 +66,16 @@ class Finding:
     assumption: str
     observed: str
     status: Status
-    fix: str | None = None
+    advice: str | None = None
     override: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, hash=False)
     client_options: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, hash=False)
+
+    @property
+    def fix(self) -> str | None:
+        """What to do: the configuration as code (from ``override`` and ``client_options``),
+        then the advice; None when the finding needs neither."""
+        parts = [configuration_text(self.override, self.client_options), self.advice]
+        return "; ".join(part for part in parts if part) or None
 
     @property
     def harmless(self) -> bool:

@@ -139,6 +139,6 @@ def _scrub(finding: Finding, key: str) -> Finding:
     return attrs.evolve(
         finding,
         observed=clean(finding.observed) or "",
-        fix=clean(finding.fix),
+        advice=clean(finding.advice),
         assumption=clean(finding.assumption) or "",
     )

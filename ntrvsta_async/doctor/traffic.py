@@ -54,7 +54,7 @@ def check_rate_limits(exchanges: Sequence[Exchange]) -> Finding:
         assumption=assumption,
         observed=f"{listed}{note}",
         status=Status.DIFFERS,
-        fix=(
+        advice=(
             NO_SETTING_NEEDED + "the SDK honours Retry-After only; keep bulk work below the "
             "advertised limit with create_many(rate_limit=...)"
         ),
@@ -91,6 +91,5 @@ async def check_latency(
         assumption=assumption,
         observed=observed,
         status=Status.DIFFERS,
-        fix=f"NtrvstaClient(timeout={suggested})",
         client_options={"timeout": suggested},
     )

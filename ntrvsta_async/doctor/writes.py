@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
-from ntrvsta_async.assumptions import Contract
-from ntrvsta_async.resources._created import reused_flag
+from ntrvsta_async.assumptions import TEMPLATE_ID_PLACEHOLDER, Contract
+from ntrvsta_async.resources import reused_flag
 
 from ._shared import describe, names, not_run
 from .probe import Exchange, Probe
@@ -35,16 +35,6 @@ INVITATION_PATHS: Final = (
 _PROBE_DESCRIPTION: Final = (
     "Created by 'ntrvsta doctor --write-probe' to learn how create-or-reuse is signalled."
 )
-
-
-def _reused_flag(body: Any) -> bool | None:
-    if not isinstance(body, Mapping):
-        return None
-    if isinstance(body.get("reused"), bool):
-        return bool(body["reused"])
-    if isinstance(body.get("created"), bool):
-        return not body["created"]
-    return None
 
 
 def _id_of(body: Any, name: str) -> tuple[str | None, str | None]:
@@ -115,13 +105,13 @@ def _create_reuse(
         )
     first_id, _ = _id_of(first.body, id_field)
     second_id, _ = _id_of(second.body, id_field)
-    flag_1, flag_2 = _reused_flag(first.body), _reused_flag(second.body)
+    flag_1, flag_2 = reused_flag(None, first.body), reused_flag(None, second.body)
     flags = _flags(flag_1, flag_2)
     if first_id != second_id:
         return found(
             observed=f"the second call returned another {kind} ({s1}, then {s2}): no reuse",
             status=Status.DIFFERS,
-            fix=f"repeating this call creates another {kind}; do not rely on create-or-reuse",
+            advice=f"repeating this call creates another {kind}; do not rely on create-or-reuse",
         )
     if flag_1 is True:
         observed = f"the first call already reused an existing {kind} ({s1}; {flags})"
@@ -136,7 +126,6 @@ def _create_reuse(
         return found(
             observed=f"{observed}; reused answered {s2}",
             status=Status.DIFFERS,
-            fix=f"Contract(status_reused={s2})",
             override={"status_reused": s2},
         )
     observed = f"created returned {s1}; reused returned {s2} (same {id_field}; {flags})"
@@ -160,40 +149,26 @@ def _create_reuse(
             )
         override: dict[str, Any] = {}
         if sdk == (False, True):
-            fix = (
+            advice = (
                 f"no status setting can help; the SDK reads the body flag first, so {name} is right"
             )
         elif unflagged:
             override = {"status_created": None, "status_reused": None}
-            fix = (
-                "Contract(status_created=None, status_reused=None): "
-                f"{name} is then None rather than {sdk[0]} for a new {kind}"
-            )
+            advice = f"{name} is then None rather than {sdk[0]} for a new {kind}"
         else:
-            fix = (
+            advice = (
                 f"no setting can help: {name} reads {sdk[0]} for a new {kind} and {sdk[1]} "
                 "for a reused one; do not rely on it here"
             )
         if sdk != (False, True) and flag_1 is None and s1 == reused:
-            fix += " (or the posting id was used before: probe with a fresh one)"
-        return found(
-            observed=observed,
-            status=Status.DIFFERS,
-            fix=fix,
-            override=override,
-        )
+            advice += " (or the posting id was used before: probe with a fresh one)"
+        return found(observed=observed, status=Status.DIFFERS, advice=advice, override=override)
     override = {}
     if s1 != created:
         override["status_created"] = s1
     if s2 != reused:
         override["status_reused"] = s2
-    args = ", ".join(f"{name}={value}" for name, value in override.items())
-    return found(
-        observed=observed,
-        status=Status.DIFFERS,
-        fix=f"Contract({args})",
-        override=override,
-    )
+    return found(observed=observed, status=Status.DIFFERS, override=override)
 
 
 async def check_templates(
@@ -213,7 +188,7 @@ async def check_templates(
                 assumption=assumption,
                 observed=f"creating the probe template answered {describe(first)}",
                 status=status,
-                fix="check the templates path" if status is Status.DIFFERS else None,
+                advice="check the templates path" if status is Status.DIFFERS else None,
             )
         ], None
     template_id, _ = _id_of(first.body, "templateId")
@@ -226,7 +201,7 @@ async def check_templates(
                 assumption=assumption,
                 observed=f"HTTP {first.status} without templateId or id (keys: {keys})",
                 status=Status.DIFFERS,
-                fix="the SDK cannot read this template; report the response shape",
+                advice="the SDK cannot read this template; report the response shape",
             )
         ], None
     second = await probe.send("POST", path, json=body)
@@ -252,7 +227,7 @@ async def check_invitations(
     body = {"templateId": template_id, "candidate": {"email": email}}
 
     def concrete(path: str) -> str:
-        return path.replace("{templateId}", quote(template_id, safe=""))
+        return path.replace(TEMPLATE_ID_PLACEHOLDER, quote(template_id, safe=""))
 
     first = await probe.send("POST", concrete(assumed), json=body)
     used = assumed
@@ -274,7 +249,7 @@ async def check_invitations(
                     assumption=path_assumption,
                     observed="; ".join(tried),
                     status=Status.DIFFERS,
-                    fix="no known invitation path answered; report it to NTRVSTA",
+                    advice="no known invitation path answered; report it to NTRVSTA",
                 ),
                 not_run(
                     "OP-4", "invitation-reuse", reuse, "not checked: no invitation path answered"
@@ -286,7 +261,6 @@ async def check_invitations(
             assumption=path_assumption,
             observed=f"{'; '.join(tried)}; {used}: HTTP {first.status}",
             status=Status.DIFFERS,
-            fix=f'Contract(invitations_path="{used}")',
             override={"invitations_path": used},
         )
     elif first.ok:
@@ -306,7 +280,7 @@ async def check_invitations(
                 assumption=path_assumption,
                 observed=f"{assumed}: {describe(first)}",
                 status=Status.DIFFERS if refused else Status.UNKNOWN,
-                fix=(
+                advice=(
                     "the route exists but refused the body the SDK sends "
                     "({templateId, candidate: {email}}); see OP-6"
                     if refused

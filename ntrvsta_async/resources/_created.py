@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .._converter import structure
@@ -13,15 +14,23 @@ __all__ = ["created_model", "reused_flag"]
 T = TypeVar("T")
 
 
-def reused_flag(status: int, data: Any, contract: Contract = DEFAULT_CONTRACT) -> bool | None:
-    """A body flag (``reused`` or ``created``) wins; else 200 means reused, 201 created."""
-    if isinstance(data, dict):
+def reused_flag(
+    status: int | None, data: Any, contract: Contract = DEFAULT_CONTRACT
+) -> bool | None:
+    """Whether a create-or-reuse answer reused an existing object, None when it does not say.
+
+    A body flag (``reused``, else ``created``) wins; else ``status`` is read against the
+    contract's created and reused codes. ``status=None`` reads the body flag alone.
+    """
+    if isinstance(data, Mapping):
         reused = data.get("reused")
         if isinstance(reused, bool):
             return reused
         created = data.get("created")
         if isinstance(created, bool):
             return not created
+    if status is None:
+        return None
     if status == contract.status_reused:
         return True
     if status == contract.status_created:
@@ -31,11 +40,9 @@ def reused_flag(status: int, data: Any, contract: Contract = DEFAULT_CONTRACT) -
 
 def created_model(cls: type[T], status: int, data: Any, contract: Contract) -> T:
     """Build ``cls`` from a create-or-reuse answer, its ``reused`` flag settled from ``status``."""
-    if data.__class__ is dict and data.get("reused").__class__ is bool:
-        return structure(data, cls)  # the body says it: nothing to add
     flag = reused_flag(status, data, contract)
     if flag is None or not isinstance(data, dict) or data.get("reused") is not None:
-        return structure(data, cls)
+        return structure(data, cls)  # the body says it, or nothing can be added
     try:
         return structure({**data, "reused": flag}, cls)
     except ResponseValidationError:

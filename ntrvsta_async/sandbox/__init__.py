@@ -15,7 +15,6 @@ from .delivery import (
     WebhookDispatcher,
     WebhookRetryPolicy,
 )
-from .dialect import SandboxDialect
 from .faults import (
     ROUTES,
     FaultInjector,
@@ -39,7 +38,6 @@ __all__ = [
     "InjectedFault",
     "RequestFault",
     "RouteFaults",
-    "SandboxDialect",
     "SandboxOrganization",
     "SandboxServer",
     "ThreadedSandbox",

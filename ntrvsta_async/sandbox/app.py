@@ -13,17 +13,24 @@ import secrets
 import socket
 import struct
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 from aiohttp import web
 
-from ntrvsta_async.assumptions import RESULTS_PATH, TEMPLATES_PATH
+from ntrvsta_async.assumptions import (
+    DEFAULT_CONTRACT,
+    PARAM_COMPLETED_AFTER,
+    PARAM_CURSOR,
+    PARAM_EXTERNAL_POSTING_ID,
+    PARAM_LIMIT,
+    PARAM_TEMPLATE_ID,
+    Contract,
+)
 
 from .cursor import CursorCodec, InvalidCursor
-from .dialect import SandboxDialect
 from .faults import FaultInjector, RequestFault
 from .state import NotFound, SandboxState
 from .validation import (
@@ -60,7 +67,9 @@ class InjectedFault:
 
 
 class SandboxContext:
-    """What the routes share: state, cursor key, fault injector and request bookkeeping."""
+    """What the routes share: state, cursor key, fault injector, request bookkeeping, and
+    the wire they speak: a ``Contract`` and the sandbox-only ``reused_flag``/``accept_bearer``.
+    """
 
     def __init__(
         self,
@@ -68,12 +77,16 @@ class SandboxContext:
         *,
         faults: FaultInjector | None = None,
         cursors: CursorCodec | None = None,
-        dialect: SandboxDialect | None = None,
+        contract: Contract = DEFAULT_CONTRACT,
+        reused_flag: bool = True,
+        accept_bearer: bool = True,
     ) -> None:
         self.state = state
         self.faults = faults
         self.cursors = cursors or CursorCodec()
-        self.dialect = dialect or SandboxDialect()
+        self.contract = contract
+        self.reused_flag = reused_flag
+        self.accept_bearer = accept_bearer
         self.request_counts: Counter[str] = Counter()
         self.injected: list[InjectedFault] = []
         self.on_invitation_created: Callable[[str], None] | None = None
@@ -94,12 +107,12 @@ def error_response(
     return web.json_response({"message": message, "code": code}, status=status, headers=headers)
 
 
-def _presented_keys(request: web.Request, dialect: SandboxDialect) -> list[str]:
+def _presented_keys(request: web.Request, context: SandboxContext) -> list[str]:
     keys: list[str] = []
-    header_key = request.headers.get(dialect.api_key_header)
+    header_key = request.headers.get(context.contract.api_key_header)
     if header_key is not None:
         keys.append(header_key.strip())
-    authorization = request.headers.get("Authorization") if dialect.accept_bearer else None
+    authorization = request.headers.get("Authorization") if context.accept_bearer else None
     if authorization is not None:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() == "bearer":  # another scheme (Basic, from a proxy) is not ours
@@ -109,7 +122,7 @@ def _presented_keys(request: web.Request, dialect: SandboxDialect) -> list[str]:
 
 def _authenticate(context: SandboxContext, request: web.Request) -> str | None:
     """The caller's organization; every key presented must be valid and agree."""
-    keys = _presented_keys(request, context.dialect)
+    keys = _presented_keys(request, context)
     if not keys:
         return None
     owners = {context.state.authenticate(key) if key else None for key in keys}
@@ -183,13 +196,12 @@ async def _dispatch(
         return faulted
     organization = _authenticate(context, request)
     if organization is None:
-        dialect = context.dialect
-        bearer = " or Authorization: Bearer" if dialect.accept_bearer else ""
+        bearer = " or Authorization: Bearer" if context.accept_bearer else ""
         return error_response(
             401,
             "unauthorized",
-            f"missing or invalid API key (send {dialect.api_key_header}{bearer})",
-            headers={"WWW-Authenticate": "Bearer"} if dialect.accept_bearer else None,
+            f"missing or invalid API key (send {context.contract.api_key_header}{bearer})",
+            headers={"WWW-Authenticate": "Bearer"} if context.accept_bearer else None,
         )
     request[_ORGANIZATION] = organization
     try:
@@ -212,16 +224,39 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return parse_json_body(request.headers.get("Content-Type", ""), raw)
 
 
+def _results_query(query: Mapping[str, str], contract: Contract) -> dict[str, str]:
+    """The results query under the SDK's default parameter names, read by the names
+    ``contract`` gives them; a default name the contract renamed is not read."""
+    renamed = {
+        contract.param_limit: PARAM_LIMIT,
+        contract.param_cursor: PARAM_CURSOR,
+        contract.param_template_id: PARAM_TEMPLATE_ID,
+        contract.param_external_posting_id: PARAM_EXTERNAL_POSTING_ID,
+        contract.param_completed_after: PARAM_COMPLETED_AFTER,
+    }
+    defaults = set(renamed.values())
+    out: dict[str, str] = {}
+    for key, value in query.items():
+        if key in renamed:
+            out.setdefault(renamed[key], value)
+        elif key not in defaults:
+            out.setdefault(key, value)
+    return out
+
+
 def build_app(context: SandboxContext, *, prefix: str = "") -> web.Application:
-    """The aiohttp application serving ``/v1`` under ``prefix``, in ``context.dialect``."""
+    """The aiohttp application serving ``/v1`` under ``prefix``, on ``context.contract``.
+
+    A status the contract leaves unread (None) is served as 200 for both outcomes.
+    """
     state = context.state
-    dialect = context.dialect
+    contract = context.contract
 
     def created(body: dict[str, Any], reused: bool) -> web.Response:
-        if not dialect.reused_flag:
+        if not context.reused_flag:
             body.pop("reused", None)
-        status = dialect.status_reused if reused else dialect.status_created
-        return web.json_response(body, status=status)
+        status = contract.status_reused if reused else contract.status_created
+        return web.json_response(body, status=200 if status is None else status)
 
     async def create_template(request: web.Request) -> web.Response:
         data = parse_template(await _json_body(request))
@@ -254,24 +289,24 @@ def build_app(context: SandboxContext, *, prefix: str = "") -> web.Application:
 
     async def list_results(request: web.Request) -> web.Response:
         organization = request[_ORGANIZATION]
-        query = parse_results_query(dialect.results_query(request.query))
+        query = parse_results_query(_results_query(request.query, contract))
         after = 0
         if query.cursor is not None:
             try:
                 after = context.cursors.decode(organization, query.cursor)
             except InvalidCursor as exc:
                 raise RequestError(
-                    400, "invalid_cursor", str(exc), field=dialect.param_cursor
+                    400, "invalid_cursor", str(exc), field=contract.param_cursor
                 ) from None
         records, more = state.page(organization, query, after)
         next_cursor = context.cursors.encode(organization, records[-1].position) if more else None
         items = [dict(record.summary) for record in records]
         return web.json_response(
-            {dialect.page_items_key: items, dialect.page_cursor_key: next_cursor}
+            {contract.page_items_keys[0]: items, contract.page_cursor_keys[0]: next_cursor}
         )
 
     app = web.Application(middlewares=[_make_middleware(context)])
-    app.router.add_post(prefix + TEMPLATES_PATH, create_template, name="templates")
-    app.router.add_post(prefix + dialect.invitations_path, create_invitation, name="invitations")
-    app.router.add_get(prefix + RESULTS_PATH, list_results, name="results")
+    app.router.add_post(prefix + contract.templates_path, create_template, name="templates")
+    app.router.add_post(prefix + contract.invitations_path, create_invitation, name="invitations")
+    app.router.add_get(prefix + contract.results_path, list_results, name="results")
     return app

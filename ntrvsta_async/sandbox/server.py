@@ -13,11 +13,11 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
+from ntrvsta_async.assumptions import DEFAULT_CONTRACT, Contract
 from ntrvsta_async.models import Invitation, ResultCompletedEvent, ResultSummary, Template
 
 from .app import InjectedFault, SandboxContext, build_app, normalize_prefix
 from .delivery import WebhookDispatcher, WebhookRetryPolicy
-from .dialect import SandboxDialect
 from .faults import FaultInjector, FaultPlan
 from .outcomes import OutcomeFactory
 from .state import ResultRecord, SandboxState
@@ -71,7 +71,10 @@ class SandboxServer:
 
     ``async with SandboxServer() as sandbox:`` starts it on ``sandbox.base_url`` with a
     generated key ``sandbox.api_key``; leaving the block stops it and its deliveries.
-    ``dialect=SandboxDialect(...)`` makes its wire deviate from the SDK's assumptions.
+    ``contract=Contract(...)`` makes it serve another wire than the SDK's assumptions (other
+    paths, page keys, parameter names, statuses, key header), to rehearse a mismatch;
+    ``reused_flag=False`` leaves the ``reused`` flag out of create answers and
+    ``accept_bearer=False`` refuses ``Authorization: Bearer``.
     """
 
     def __init__(
@@ -88,7 +91,9 @@ class SandboxServer:
         path_prefix: str = "",
         webhook_retry: WebhookRetryPolicy | None = None,
         access_log: bool = False,
-        dialect: SandboxDialect | None = None,
+        contract: Contract = DEFAULT_CONTRACT,
+        reused_flag: bool = True,
+        accept_bearer: bool = True,
     ) -> None:
         if auto_complete is not None and auto_complete < 0:
             raise ValueError("auto_complete must be a delay in seconds (>= 0) or None")
@@ -102,8 +107,16 @@ class SandboxServer:
         self._state = SandboxState(seed)
         self._outcomes = OutcomeFactory(seed)
         injector = FaultInjector(faults) if faults is not None else None
-        self.dialect = dialect or SandboxDialect()
-        self._context = SandboxContext(self._state, faults=injector, dialect=self.dialect)
+        if not isinstance(contract, Contract):
+            raise TypeError(f"contract must be a Contract, not {type(contract).__name__}")
+        self.contract = contract
+        self._context = SandboxContext(
+            self._state,
+            faults=injector,
+            contract=contract,
+            reused_flag=reused_flag,
+            accept_bearer=accept_bearer,
+        )
         self._context.on_invitation_created = self._invitation_created
         self._dispatcher = WebhookDispatcher(retry=webhook_retry, faults=injector)
         keys = [api_keys] if isinstance(api_keys, str) else list(api_keys or [])

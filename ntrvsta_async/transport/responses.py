@@ -21,7 +21,14 @@ from ..errors import (
 )
 from .retries import parse_retry_after
 
-__all__ = ["Response", "connection_error", "refuse_non_json", "status_error"]
+__all__ = [
+    "ErrorFields",
+    "Response",
+    "connection_error",
+    "error_fields",
+    "refuse_non_json",
+    "status_error",
+]
 
 _MAX_MESSAGE = 500
 _QUOTED = 200
@@ -50,25 +57,57 @@ def refuse_non_json(raw: bytes, *, status: int) -> None:
     ) from None
 
 
-def _first_str(*candidates: Any) -> str | None:
-    for value in candidates:
+class ErrorFields(NamedTuple):
+    """Where an error body (docs/contract.md#op-10) keeps its message, code and request id.
+
+    Each is a (key path, text) pair such as ``("error.message", "...")``, or None when the
+    body has none; numbers count as text, so ``{"code": 40101}`` has the code ``"40101"``.
+    """
+
+    message: tuple[str, str] | None
+    code: tuple[str, str] | None
+    request_id: tuple[str, str] | None
+
+
+def _first_text(candidates: tuple[tuple[str, Any], ...]) -> tuple[str, str] | None:
+    for path, value in candidates:
         if isinstance(value, str) and value:
-            return value
+            return path, value
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
+            return path, str(value)
     return None
 
 
-def _error_fields(body: Any) -> tuple[str | None, str | None, str | None]:
-    """Message, code and request id of an error body (docs/contract.md#op-10); None if absent."""
+def error_fields(body: Any) -> ErrorFields:
+    """The message, code and request id of a decoded error body, tried in the SDK's order.
+
+    The one reading of an error body: the transport's exceptions and the doctor's
+    error-shape check both take it from here.
+    """
     if not isinstance(body, Mapping):
-        return None, None, None
+        return ErrorFields(None, None, None)
     error = body.get("error")
-    nested = error if isinstance(error, Mapping) else {}
-    message = _first_str(body.get("message"), nested.get("message"), error, body.get("detail"))
-    code = _first_str(body.get("code"), nested.get("code"), body.get("errorCode"))
-    request_id = _first_str(body.get("requestId"), nested.get("requestId"))
-    return message, code, request_id
+    nested: Mapping[str, Any] = error if isinstance(error, Mapping) else {}
+    return ErrorFields(
+        message=_first_text(
+            (
+                ("message", body.get("message")),
+                ("error.message", nested.get("message")),
+                ("error", error),
+                ("detail", body.get("detail")),
+            )
+        ),
+        code=_first_text(
+            (
+                ("code", body.get("code")),
+                ("error.code", nested.get("code")),
+                ("errorCode", body.get("errorCode")),
+            )
+        ),
+        request_id=_first_text(
+            (("requestId", body.get("requestId")), ("error.requestId", nested.get("requestId")))
+        ),
+    )
 
 
 def status_error(
@@ -86,19 +125,21 @@ def status_error(
         body: Any = json.loads(raw) if raw.strip() else None
     except (ValueError, RecursionError):
         body = scrub(raw[: _MAX_MESSAGE + _QUOTED].decode("utf-8", "replace"))[:_MAX_MESSAGE]
-    message, code, body_request_id = _error_fields(body)
-    if message is None:
+    found = error_fields(body)
+    if found.message is not None:
+        message = found.message[1]
+    else:
         message = body if isinstance(body, str) and body.strip() else (reason or "error")
     message = scrub(message)[:_MAX_MESSAGE]
     lowered = {k.lower(): v for k, v in headers.items()}
     request_id = next(
         (lowered[name] for name in assumptions.REQUEST_ID_HEADERS if name in lowered),
-        body_request_id,
+        found.request_id[1] if found.request_id else None,
     )
     cls = status_error_class(status)
     kwargs: dict[str, Any] = {
         "status": status,
-        "code": code,
+        "code": found.code[1] if found.code else None,
         "body": body,
         "request_id": request_id,
         "headers": headers,

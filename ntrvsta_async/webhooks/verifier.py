@@ -27,8 +27,13 @@ from ntrvsta_async.assumptions import (
 from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError, ResponseValidationError
 from ntrvsta_async.errors import WebhookVerificationError as _Error
 from ntrvsta_async.models import ResultCompletedEvent
-from ntrvsta_async.webhooks._hmac import KeyedSha256
-from ntrvsta_async.webhooks.signing import parse_secrets
+from ntrvsta_async.webhooks.signing import (
+    UNIX_SECONDS,
+    SigningKey,
+    parse_secrets,
+    parse_signature_header,
+    signed_message,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -45,18 +50,12 @@ with ``t`` from ``t=...,v1=...`` or the timestamp header; ``auto``: whichever wa
 #: Bodies larger than this are refused before anything is parsed.
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 
-_MAX_HEADER_LENGTH: Final = 4096
 _HEX_DIGEST: Final = re.compile(r"[0-9a-fA-F]{64}")
-_UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
 _SIGNATURE: Final = WEBHOOK_SIGNATURE_HEADER.lower()
 _IDEMPOTENCY: Final = WEBHOOK_IDEMPOTENCY_HEADER.lower()
 _EVENT: Final = WEBHOOK_EVENT_HEADER.lower()
 _TIMESTAMP: Final = WEBHOOK_TIMESTAMP_HEADER.lower()
 _CHECKED_HEADERS: Final = frozenset({_SIGNATURE, _IDEMPOTENCY, _EVENT, _TIMESTAMP})
-_HEX_LENGTH: Final = 64
-_MAX_TIMESTAMP_DIGITS: Final = 12
-_LOWER_HEX_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
-_CANONICAL: Final = re.compile(r"t=([0-9]{1,12}),v1=([0-9a-f]{64})|sha256=([0-9a-f]{64})")
 
 
 @attrs.frozen(slots=True)
@@ -89,7 +88,7 @@ class WebhookVerifier:
 
     __slots__ = (
         "_clock",
-        "_macs",
+        "_keys",
         "_scheme",
         "_secret_handles",
         "_secrets",
@@ -114,7 +113,7 @@ class WebhookVerifier:
         if not candidates or not all(isinstance(s, str) and s for s in candidates):
             raise ConfigurationError(needs)
         try:
-            keys = [s.encode("utf-8") for s in candidates]
+            keys = tuple(SigningKey(s) for s in candidates)
         except UnicodeEncodeError:
             raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
         if not callable(clock):
@@ -129,7 +128,7 @@ class WebhookVerifier:
             raise ConfigurationError("max_body_size must be a positive integer (bytes)")
         self._secrets: tuple[str, ...] = tuple(candidates)
         self._secret_handles = tuple(register_secret(s) for s in candidates)
-        self._macs = tuple(KeyedSha256(key) for key in keys)
+        self._keys = keys
         self._scheme: SignatureScheme = scheme
         self.tolerance = tolerance
         self.max_body_size = max_body_size
@@ -201,12 +200,20 @@ class WebhookVerifier:
         return _parse_event(raw, idempotency_key)
 
     def _check_signature(self, body: bytes, headers: Mapping[str, list[str]]) -> None:
-        values = headers.get(_SIGNATURE)
-        timestamp = None
-        if values and len(values) == 1 and _TIMESTAMP not in headers:
-            timestamp = self._canonical_timestamp(body, values[0])
-        if timestamp is None:
-            timestamp = self._matched_timestamp(body, headers)
+        """Raise unless the signature header matches ``body`` under some secret, with a
+        signed timestamp (if any) within the tolerance."""
+        values = headers.get(_SIGNATURE, [])
+        if not values or not values[0].strip():
+            raise _Error(f"no {WEBHOOK_SIGNATURE_HEADER} header", reason="missing_signature")
+        if len(values) > 1:
+            raise _Error(
+                f"{len(values)} {WEBHOOK_SIGNATURE_HEADER} headers; expected one",
+                reason="malformed_signature",
+            )
+        header_timestamp = _header_timestamp(headers)
+        signature = parse_signature_header(values[0])
+        digests = tuple(_hex_digest(item) for item in signature.signatures)
+        timestamp = self._signed_at(body, digests, signature.timestamp, header_timestamp)
         if timestamp is not None and self.tolerance is not None:
             age = self._clock() - timestamp
             if abs(age) > self.tolerance:
@@ -216,52 +223,25 @@ class WebhookVerifier:
                     reason="stale_timestamp",
                 )
 
-    def _canonical_timestamp(self, body: bytes, value: str) -> int | None:
-        """The signed time of a ``t=<unix>,v1=<hex>`` header that matches ``body``.
-
-        None when ``value`` is in any other form (``_matched_timestamp`` then decides).
-        """
-        head, sep, digest = value.partition(",v1=")
-        stamp = head[2:]
-        if (
-            not sep
-            or head[:2] != "t="
-            or not 0 < len(stamp) <= _MAX_TIMESTAMP_DIGITS
-            or not stamp.isascii()
-            or not stamp.isdigit()
-            or len(digest) != _HEX_LENGTH
-            or not digest.isascii()
-            or self._scheme == "hex"
-        ):
-            return None
-        message, timestamp = _timestamped(stamp, body)
-        if self._signs(message, (digest,)):
-            return timestamp
-        if _LOWER_HEX_DIGEST.fullmatch(digest) is None:
-            return None
-        raise _bad_signature()
-
-    def _matched_timestamp(self, body: bytes, headers: Mapping[str, list[str]]) -> int | None:
-        """The signed time of the message the signature header matches (None: unsigned)."""
-        signature_values = headers.get(_SIGNATURE, [])
-        if not signature_values or not signature_values[0].strip():
-            raise _Error(f"no {WEBHOOK_SIGNATURE_HEADER} header", reason="missing_signature")
-        if len(signature_values) > 1:
-            raise _Error(
-                f"{len(signature_values)} {WEBHOOK_SIGNATURE_HEADER} headers; expected one",
-                reason="malformed_signature",
-            )
-        header_timestamp = _header_timestamp(headers) if _TIMESTAMP in headers else None
-        digests, signed_timestamp = _parse_signature(signature_values[0])
+    def _signed_at(
+        self,
+        body: bytes,
+        digests: tuple[str, ...],
+        signed_timestamp: str | None,
+        header_timestamp: str | None,
+    ) -> int | None:
+        """The time the matching message was signed at (None: it carries no timestamp)."""
         for message, timestamp in self._signed_messages(body, signed_timestamp, header_timestamp):
             if self._signs(message, digests):
                 return timestamp
-        raise _bad_signature()
+        raise _Error(
+            "signature does not match the body for any configured secret", reason="bad_signature"
+        )
 
     def _signs(self, message: bytes, digests: tuple[str, ...]) -> bool:
         """Whether the HMAC of ``message`` under any secret equals one of ``digests``."""
-        for keyed in self._macs:
-            expected = keyed.hexdigest(message)
+        for key in self._keys:
+            expected = key.hexdigest(message)
             for digest in digests:
                 if hmac.compare_digest(expected, digest):
                     return True
@@ -292,14 +272,8 @@ class WebhookVerifier:
         return ((body, None), _timestamped(header_timestamp, body))
 
 
-def _bad_signature() -> _Error:
-    return _Error(
-        "signature does not match the body for any configured secret", reason="bad_signature"
-    )
-
-
 def _timestamped(timestamp: str, body: bytes) -> _Signed:
-    return timestamp.encode("ascii") + b"." + body, int(timestamp)
+    return signed_message(body, timestamp), int(timestamp)
 
 
 def _normalize_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
@@ -330,50 +304,12 @@ def _header_timestamp(headers: Mapping[str, list[str]]) -> str | None:
     if not values:
         return None
     value = values[0].strip()
-    if len(values) > 1 or not _UNIX_SECONDS.fullmatch(value):
+    if len(values) > 1 or not UNIX_SECONDS.fullmatch(value):
         raise _Error(
             f"{WEBHOOK_TIMESTAMP_HEADER} is not a single Unix time in seconds",
             reason="malformed_timestamp",
         )
     return value
-
-
-def _parse_signature(value: str) -> tuple[tuple[str, ...], str | None]:
-    """The hex digests a signature header carries, and its signed timestamp if it has one."""
-    canonical = _CANONICAL.fullmatch(value)
-    if canonical is not None:
-        timestamp, timestamped, plain = canonical.groups()
-        return ((timestamped or plain),), timestamp
-    value = value.strip()
-    if len(value) > _MAX_HEADER_LENGTH:
-        raise _Error("signature header is too long", reason="malformed_signature")
-    if "," not in value:
-        scheme, sep, digest = value.partition("=")
-        if not sep:
-            digest = value
-        elif scheme.strip().lower() != "sha256":
-            raise _Error(
-                "signature header is neither hex, sha256=<hex> nor t=<unix>,v1=<hex>",
-                reason="malformed_signature",
-            )
-        return (_hex_digest(digest.strip()),), None
-    timestamps: list[str] = []
-    digests: list[str] = []
-    for part in value.split(","):
-        key, sep, item = part.partition("=")
-        key, item = key.strip().lower(), item.strip()
-        if not sep:
-            raise _Error("signature header has an item without '='", reason="malformed_signature")
-        if key == "t":
-            timestamps.append(item)
-        elif key == "v1":
-            digests.append(_hex_digest(item))
-    if len(timestamps) != 1 or not _UNIX_SECONDS.fullmatch(timestamps[0]) or not digests:
-        raise _Error(
-            "signature header needs one t=<unix seconds> and at least one v1=<hex>",
-            reason="malformed_signature",
-        )
-    return tuple(digests), timestamps[0]
 
 
 def _hex_digest(text: str) -> str:
