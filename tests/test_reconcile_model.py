@@ -45,12 +45,16 @@ from ntrvsta_async.reconcile import (
     Claim,
     Inbox,
     MemoryInbox,
+    RedisInbox,
     ResultKeys,
     ResultPoller,
     SQLiteInbox,
 )
 from ntrvsta_async.webhooks import WebhookVerifier, setup_webhooks, sign
 from tests.conftest import serve
+from tests.redis_support import redis_server
+
+__all__ = ["redis_server"]
 
 BASE = "https://api.ntrvsta.test/model"
 RESULTS_RE = re.compile(re.escape(f"{BASE}/v1/interview-results") + r"(\?.*)?$")
@@ -139,9 +143,18 @@ class World:
     violations: list[str] = attrs.Factory(list)
     outbox: list[tuple[float, Result]] = attrs.Factory(list)
     store_time: float = 1_000_000.0  # the store's clock for claim expiry, moved by the world
+    claim_ttl: float = CLAIM_TTL
+    server_clock: bool = False  # the store expires claims on its own clock (Redis)
 
     def store_clock(self) -> float:
         return self.store_time
+
+    async def elapse(self, seconds: float) -> None:
+        """Let ``seconds`` pass for the store's claims."""
+        if self.server_clock:
+            await asyncio.sleep(seconds)
+        else:
+            self.store_time += seconds
 
     # -- the results API -------------------------------------------------------------------
 
@@ -244,7 +257,7 @@ class Service:
             self.on_result,
             inbox=self.link,
             concurrency=4,
-            claim_ttl=CLAIM_TTL,
+            claim_ttl=world.claim_ttl,
             lookback=timedelta(seconds=30),
             clock=lambda: world.now,
         )
@@ -257,8 +270,9 @@ class Service:
             roll = world.rng.random()
             if roll < 0.05:
                 for _ in range(15):  # outlives its claim ttl 2.5 times over
-                    world.store_time += CLAIM_TTL / 6
-                    await asyncio.sleep(CLAIM_TTL / 6)
+                    if not world.server_clock:
+                        world.store_time += world.claim_ttl / 6
+                    await asyncio.sleep(world.claim_ttl / 6)
             else:
                 await asyncio.sleep(0)
             if roll > 0.9:
@@ -298,15 +312,21 @@ async def running(service: Service) -> AsyncIterator[str]:
         WebhookVerifier(SECRET),
         service.on_event,
         inbox=service.link,
-        claim_ttl=CLAIM_TTL,
+        claim_ttl=service.world.claim_ttl,
         drain_timeout=0.01,
     )
     async with serve(app, shutdown_timeout=0.1) as base:
         yield f"{base}/webhooks"
 
 
-async def simulate(seed: int, make_store: Callable[[World], Awaitable[Inbox]]) -> None:
-    world = World(random.Random(seed))
+async def simulate(
+    seed: int,
+    make_store: Callable[[World], Awaitable[Inbox]],
+    *,
+    claim_ttl: float = CLAIM_TTL,
+    server_clock: bool = False,
+) -> None:
+    world = World(random.Random(seed), claim_ttl=claim_ttl, server_clock=server_clock)
     store = await make_store(world)
     policy = RetryPolicy(max_retries=1, sleep=lambda _: asyncio.sleep(0), random=lambda: 0.0)
     with aioresponses(passthrough=["http://127.0.0.1"]) as mock:
@@ -372,7 +392,7 @@ async def run_steps(
         if not service.link.alive:
             world.forgive_kill_window()
             service = Service(world, store, client)
-            world.store_time += CLAIM_TTL * 1.2  # the dead process's claims expire
+            await world.elapse(world.claim_ttl * 1.2)  # the dead process's claims expire
 
 
 async def quiet_period(
@@ -423,6 +443,23 @@ async def test_sqlite_inbox_model(seed: int, tmp_path: Path) -> None:
         return SQLiteInbox(path, clock=world.store_clock)
 
     await simulate(seed, make)
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 2**32 - 1))
+@example(seed=250)
+async def test_redis_inbox_model(seed: int, redis_server: str) -> None:
+    """On Redis, claims expire on the server's clock: real time, so a longer ttl."""
+
+    async def make(world: World) -> Inbox:
+        return RedisInbox(redis_server, prefix=f"model-{seed}:")
+
+    await simulate(seed, make, claim_ttl=1.0, server_clock=True)
 
 
 def test_killed_link_refuses_everything() -> None:
