@@ -399,6 +399,8 @@ async def quiet_period(
     world: World, store: Inbox, client: NtrvstaClient, session: aiohttp.ClientSession
 ) -> None:
     """No new results; the remaining deliveries arrive; passes run until all is handled."""
+    world.forgive_kill_window()
+    await world.elapse(world.claim_ttl * 1.2)  # the last process was killed: its claims expire
     service = Service(world, store, client)
     async with running(service) as webhook_url:
         for _, result in world.outbox:
