@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -138,10 +138,8 @@ class ResultSummary(_Model):
     status: str | None = None
     extra: dict[str, Any] = _extra()
 
-    _requires_any: ClassVar[tuple[str, ...]] = ("result_id", "result_url")
-
     def __attrs_post_init__(self) -> None:
-        if all(getattr(self, name) is None for name in self._requires_any):
+        if self.result_id is None and self.result_url is None:
             raise ValueError("a result summary needs resultId or resultUrl")
 
     @property

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._checks import is_count, is_positive_number
-from .._converter import positional_constructor
 from ..errors import ConfigurationError, InvalidArgumentError
 from ..models import CandidateLike, Invitation
 from ..transport import RateController
@@ -91,9 +90,6 @@ class BulkResult:
     def total(self) -> int:
         """How many inputs there were."""
         return len(self.succeeded) + len(self.failed)
-
-
-_outcome = positional_constructor(BulkOutcome)
 
 
 class _Source:
@@ -301,9 +297,9 @@ class BulkRun:
                         extra_body=request.extra_body,
                     )
                 except Exception as exc:
-                    settled = _outcome(index, raw if request is None else request, None, exc)
+                    settled = BulkOutcome(index, raw if request is None else request, None, exc)
                 else:
-                    settled = _outcome(index, request, invitation)
+                    settled = BulkOutcome(index, request, invitation)
                 if outbox.put(settled):
                     await outbox.room()
 
