@@ -76,7 +76,7 @@ async def measure(
 
 @contextlib.contextmanager
 def _redis(workdir: Path) -> Iterator[str | None]:
-    from tests.redis_support import RedisProcess
+    from tests.support.redis_support import RedisProcess
 
     binary = shutil.which("redis-server")
     if binary is None:
@@ -92,7 +92,7 @@ def _redis(workdir: Path) -> Iterator[str | None]:
 
 @contextlib.asynccontextmanager
 async def _postgres() -> AsyncIterator[str | None]:
-    from tests.postgres_support import find_bindir, start_cluster
+    from tests.support.postgres_support import find_bindir, start_cluster
 
     bindir = find_bindir()
     if bindir is None:

@@ -15,7 +15,7 @@ from benchmarks import (
     profile,
 )
 from benchmarks._common import Rates, loopback_server, median_run, paired_ratio, ratio_line
-from tests.postgres_support import postgres_cluster, postgres_dsn
+from tests.support.postgres_support import postgres_cluster, postgres_dsn
 
 __all__ = ["postgres_cluster", "postgres_dsn"]
 

@@ -18,8 +18,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from ntrvsta_async import assumptions
 from ntrvsta_async.assumptions import DEFAULT_CONTRACT, Contract
-
-from .contract_document import CONTRACT_MD, ROOT, SPEC, disagreements, load_document
+from tests.support.contract_document import CONTRACT_MD, ROOT, SPEC, disagreements, load_document
 
 OPEN_POINTS = range(1, 19)
 _ANCHOR = re.compile(r'<a id="op-(\d+)"></a>\n## OP-(\d+): ')

@@ -18,8 +18,8 @@ from examples import sqlalchemy_results
 from ntrvsta_async import NtrvstaClient
 from ntrvsta_async.reconcile import AlreadyHandledError, PostgresInbox
 from ntrvsta_async.sandbox import SandboxServer
-from tests.postgres_support import postgres_cluster, postgres_dsn
-from tests.redis_support import create_invitations
+from tests.support.postgres_support import postgres_cluster, postgres_dsn
+from tests.support.redis_support import create_invitations
 
 __all__ = ["postgres_cluster", "postgres_dsn"]
 

@@ -20,9 +20,8 @@ from ntrvsta_async import NtrvstaClient
 from ntrvsta_async.reconcile import SQLiteInbox
 from ntrvsta_async.sandbox import FaultPlan, SandboxServer, WebhookFaults
 from ntrvsta_async.webhooks import WebhookVerifier
-
-from .asgi_support import serve_uvicorn
-from .conftest import complete_lines
+from tests.conftest import complete_lines
+from tests.support.asgi_support import serve_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_examples"

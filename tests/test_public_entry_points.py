@@ -22,8 +22,7 @@ from ntrvsta_async import (
 )
 from ntrvsta_async.reconcile import MemoryInbox, RedisInbox, RedisLease, ResultPoller, SQLiteInbox
 from ntrvsta_async.webhooks import WebhookVerifier, sign
-
-from .conftest import serve
+from tests.conftest import serve
 
 API_KEY = "ntr_test_entry_points_0123456789"
 
