@@ -45,6 +45,7 @@ from ntrvsta_async.reconcile import (
     Claim,
     Inbox,
     MemoryInbox,
+    ReconcileReport,
     RedisInbox,
     ResultKeys,
     ResultPoller,
@@ -145,6 +146,7 @@ class World:
     store_time: float = 1_000_000.0  # the store's clock for claim expiry, moved by the world
     claim_ttl: float = CLAIM_TTL
     server_clock: bool = False  # the store expires claims on its own clock (Redis)
+    last_report: ReconcileReport | None = None
 
     def store_clock(self) -> float:
         return self.store_time
@@ -348,7 +350,10 @@ async def simulate(
         for r in world.results
         if not world.handled.get(r.number)
     ]
-    assert not lost, f"seed {seed}: never handled (number, stamp, has id): {lost}"
+    assert not lost, (
+        f"seed {seed}: never handled (number, stamp, has id): {lost};"
+        f" last pass: {world.last_report}"
+    )
 
 
 async def run_steps(
@@ -409,6 +414,7 @@ async def quiet_period(
         for _ in range(40):
             world.now += timedelta(seconds=5)
             report = await service.poller.run_once()
+            world.last_report = report
             if all(world.handled.get(r.number) for r in world.results) and report.ok:
                 break
             await asyncio.sleep(0.02)
