@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import uuid
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -465,7 +466,7 @@ async def test_redis_inbox_model(seed: int, redis_server: str) -> None:
     """On Redis, claims expire on the server's clock: real time, so a longer ttl."""
 
     async def make(world: World) -> Inbox:
-        return RedisInbox(redis_server, prefix=f"model-{seed}:")
+        return RedisInbox(redis_server, prefix=f"model-{seed}-{uuid.uuid4().hex}:")
 
     await simulate(seed, make, claim_ttl=1.0, server_clock=True)
 
