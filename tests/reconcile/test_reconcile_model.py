@@ -412,13 +412,14 @@ async def quiet_period(
         for _, result in world.outbox:
             await deliver(session, webhook_url, result)
         world.outbox.clear()
-        for _ in range(40):
+        for _ in range(60):
             world.now += timedelta(seconds=5)
             report = await service.poller.run_once()
             world.last_report = report
             if all(world.handled.get(r.number) for r in world.results) and report.ok:
                 break
-            await asyncio.sleep(0.02)
+            # a slow handler (webhook or poller) may still be running: give it time
+            await asyncio.sleep(world.claim_ttl / 3 if report.in_progress else 0.02)
 
 
 SIM_SETTINGS = settings(
