@@ -6,7 +6,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, overload
 
 import aiohttp
 import attrs
@@ -15,7 +15,15 @@ from ._checks import is_count
 from .assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
 from .errors import ConfigurationError, InvalidArgumentError
 from .resources import Invitations, Results, Templates, check, query_params
-from .transport import SAFE_METHODS, UNCHANGED, RateControl, RetryPolicy, Transport, Unchanged
+from .transport import (
+    SAFE_METHODS,
+    UNCHANGED,
+    RateControl,
+    Response,
+    RetryPolicy,
+    Transport,
+    Unchanged,
+)
 from .transport.config import resolve_api_key, resolve_base_url, resolve_timeout
 
 __all__ = ["NtrvstaClient"]
@@ -149,6 +157,7 @@ class NtrvstaClient:
         )
         return derived
 
+    @overload
     async def request(
         self,
         method: str,
@@ -156,12 +165,35 @@ class NtrvstaClient:
         *,
         json: Any = None,
         params: Mapping[str, str | int | float | bool | None] | None = None,
+        raw: Literal[False] = False,
+    ) -> Any: ...
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int | float | bool | None] | None = None,
+        raw: Literal[True],
+    ) -> Response: ...
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int | float | bool | None] | None = None,
+        raw: bool = False,
     ) -> Any:
         """Call a route the SDK does not model (``path`` like ``/v1/templates``); returns JSON.
 
         Same auth, retries and error mapping as the typed calls; only idempotent methods are
         retried after the request may have reached the server. Query values are strings or
         numbers (booleans as ``true``/``false``; None leaves the parameter out).
+        ``raw=True`` returns the whole ``Response`` (``status``, ``headers``, ``data``).
         """
         check("method", method, str, optional=False)
         if not _METHOD.fullmatch(method):
@@ -172,15 +204,18 @@ class NtrvstaClient:
         if not path.startswith("/"):
             raise InvalidArgumentError(f"path must start with '/', got {path!r}")
         check("params", params, Mapping)
+        check("raw", raw, bool, optional=False)
         method = method.upper()
-        response = await self._transport.request(
+        transport = self._transport
+        request = transport.build_request(
             method,
             path,
             json=json,
             params=query_params(params) if params is not None else None,
             safe=method in SAFE_METHODS,
         )
-        return response.data
+        response = await transport.send(request)
+        return response if raw else response.data
 
     async def close(self) -> None:
         """Release the connection pool; a caller-owned ``session`` is left open.

@@ -1,31 +1,29 @@
-"""Raw HTTP for the doctor: its own aiohttp session, every exchange recorded, the key never shown.
+"""The doctor's recorder: each request is one transport ``exchange``, kept with what came back.
 
 The typed client would hide what the doctor needs to see (page keys, status codes, headers,
-error bodies), so requests go out here as plain aiohttp calls. Recorded exchanges keep
-response headers and bodies, never request headers.
+error bodies), so the doctor reads unjudged replies: auth, user agent, pacing and the size
+cap are the SDK's own, and nothing is retried. Recorded exchanges keep response headers and
+bodies, never request headers; the key never appears in them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json as jsonlib
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import aiohttp
 import attrs
 from yarl import URL
 
-from ntrvsta_async._version import __version__
 from ntrvsta_async.assumptions import API_KEY_HEADER
-from ntrvsta_async.transport.retries import parse_retry_after
+from ntrvsta_async.errors import APIError, NtrvstaError
+from ntrvsta_async.transport import RetryPolicy, Transport
+from ntrvsta_async.transport.config import resolve_timeout
 
 __all__ = ["AUTH_FORMS", "AuthForm", "Exchange", "Probe"]
 
 _MAX_TEXT: Final = 500
-_RETRIED_GET: Final = frozenset({429, 502, 503, 504})
-_RETRIED_POST: Final = frozenset({429})
 
 
 @attrs.frozen
@@ -39,10 +37,6 @@ class AuthForm:
     def label(self) -> str:
         """How the form reads in a report (never with the key)."""
         return "Authorization: Bearer" if self.bearer else self.header
-
-    def headers(self, api_key: str) -> dict[str, str]:
-        """The one header carrying ``api_key``."""
-        return {"Authorization": f"Bearer {api_key}"} if self.bearer else {self.header: api_key}
 
 
 #: OP-3: the two documented forms, then the API Gateway convention ``X-Api-Key``.
@@ -88,8 +82,7 @@ class Exchange:
 class Probe:
     """Sends the doctor's requests to ``base_url`` and records each exchange.
 
-    ``auth`` is the form later requests present the key in (None sends no key). Retries a
-    GET on 429/502/503/504 and a POST on 429 only, waiting at most ``max_wait`` seconds.
+    ``auth`` is the form later requests present the key in (None sends no key).
     """
 
     def __init__(
@@ -100,19 +93,20 @@ class Probe:
         auth: AuthForm | None = None,
         timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
-        retries: int = 2,
-        max_wait: float = 5.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.auth = auth
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
-        self._session = session
-        self._owns_session = session is None
-        self._retries = retries
-        self._max_wait = max_wait
-        self._sleep = sleep
+        self._transport = Transport.create(
+            api_key=api_key,
+            base_url=URL(base_url.rstrip("/")),
+            auth_scheme="api-key",
+            timeout=resolve_timeout(timeout),
+            retry_policy=RetryPolicy(max_retries=0),
+            user_agent=None,
+            session=session,
+            max_connections=None,
+        )
+        self._by_form: dict[AuthForm, Transport] = {}
         self.exchanges: list[Exchange] = []
 
     async def __aenter__(self) -> Probe:
@@ -122,9 +116,8 @@ class Probe:
         await self.close()
 
     async def close(self) -> None:
-        """Close the session unless the caller owns it."""
-        if self._owns_session and self._session is not None and not self._session.closed:
-            await self._session.close()
+        """Close the connection pool, unless the session is the caller's."""
+        await self._transport.close()
 
     def scrub(self, text: str) -> str:
         """``text`` with the key replaced, for anything that may be shown."""
@@ -132,12 +125,18 @@ class Probe:
 
     def url(self, path: str) -> URL:
         """The full URL a request for ``path`` goes to (base URL and stage path included)."""
-        return URL(self.base_url + path, encoded=False)
+        return self._transport.url(path)
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
+    def _presenting(self, form: AuthForm) -> Transport:
+        """The transport that presents the key in ``form`` (on the same pool)."""
+        transport = self._by_form.get(form)
+        if transport is None:
+            transport = self._transport.derive(
+                auth_scheme="bearer" if form.bearer else "api-key",
+                contract=attrs.evolve(self._transport.contract, api_key_header=form.header),
+            )
+            self._by_form[form] = transport
+        return transport
 
     async def send(
         self,
@@ -147,89 +146,40 @@ class Probe:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         auth: AuthForm | bool | None = True,
-        retry: bool = True,
     ) -> Exchange:
         """Send one request (``auth=True``: in the current form; None/False: no key)."""
         form = self.auth if auth is True else (auth or None)
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": f"ntrvsta-async/{__version__} doctor",
-        }
-        if form is not None:
-            headers.update(form.headers(self._api_key))
-        data = None
-        if json is not None:
-            data = jsonlib.dumps(json, separators=(",", ":")).encode()
-            headers["Content-Type"] = "application/json; charset=utf-8"
-        retried = _RETRIED_POST if method.upper() == "POST" else _RETRIED_GET
-        attempts = 1 + (self._retries if retry else 0)
-        exchange = None
-        for attempt in range(1, attempts + 1):
-            exchange = await self._once(method, path, params or {}, headers, data)
-            self.exchanges.append(exchange)
-            if exchange.status not in retried or attempt == attempts:
-                break
-            wait = parse_retry_after(dict(exchange.headers))
-            await self._sleep(min(self._max_wait, 1.0 if wait is None else wait))
-        assert exchange is not None
-        return exchange
-
-    async def _once(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str],
-        headers: Mapping[str, str],
-        data: bytes | None,
-    ) -> Exchange:
-        url = self.url(path)
-        started = time.perf_counter()
+        transport = self._transport if form is None else self._presenting(form)
+        request = transport.build_request(
+            method, path, json=json, params=params, authenticated=form is not None
+        )
         try:
-            async with self._get_session().request(
-                method,
-                url,
-                params=dict(params),
-                data=data,
-                headers=dict(headers),
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                resp_headers = tuple((str(k), str(v)) for k, v in resp.headers.items())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return Exchange(
+            reply = await transport.exchange(request)
+        except NtrvstaError as exc:
+            error = exc.message if isinstance(exc, APIError) else str(exc)
+            exchange = Exchange(
                 method=method,
                 path=path,
-                params=dict(params),
+                params=dict(params or {}),
                 status=None,
-                elapsed=time.perf_counter() - started,
-                error=self.scrub(_describe_error(exc)),
+                error=self.scrub(error),
             )
-        elapsed = time.perf_counter() - started
-        body: Any = None
-        is_json = False
-        try:
-            body = jsonlib.loads(raw) if raw.strip() else None
-            is_json = body is not None
-        except (UnicodeDecodeError, ValueError):
-            body = None
-        return Exchange(
-            method=method,
-            path=path,
-            params=dict(params),
-            status=status,
-            headers=resp_headers,
-            body=body,
-            text=self.scrub(raw[:_MAX_TEXT].decode("utf-8", "replace")),
-            elapsed=elapsed,
-            is_json=is_json,
-        )
-
-
-def _describe_error(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"could not connect: {exc.os_error.strerror or exc.os_error}"
-    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return "timed out"
-    return f"connection failed: {exc or type(exc).__name__}"
+        else:
+            body: Any = None
+            try:
+                body = jsonlib.loads(reply.body) if reply.body.strip() else None
+            except (UnicodeDecodeError, ValueError):
+                body = None
+            exchange = Exchange(
+                method=method,
+                path=path,
+                params=dict(params or {}),
+                status=reply.status,
+                headers=tuple((str(k), str(v)) for k, v in reply.headers.items()),
+                body=body,
+                text=self.scrub(reply.body[:_MAX_TEXT].decode("utf-8", "replace")),
+                elapsed=reply.elapsed,
+                is_json=body is not None,
+            )
+        self.exchanges.append(exchange)
+        return exchange

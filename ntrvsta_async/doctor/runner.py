@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import attrs
@@ -63,7 +61,6 @@ async def run_doctor(
     client_timeout: float = DEFAULT_TIMEOUT_TOTAL,
     allow_insecure_http: bool = False,
     session: aiohttp.ClientSession | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> DoctorReport:
     """Check a live environment against ``contract`` (the SDK's assumptions by default).
 
@@ -79,7 +76,7 @@ async def run_doctor(
         raise ConfigurationError("samples must be at least 1")
     started = time.perf_counter()
     findings: list[Finding] = []
-    async with Probe(url, key, timeout=request_timeout, session=session, sleep=sleep) as probe:
+    async with Probe(url, key, timeout=request_timeout, session=session) as probe:
         findings += await check_base_url_and_errors(probe, contract)
         findings.append(await check_auth(probe, contract, auth_scheme))
         if probe.auth is not None:

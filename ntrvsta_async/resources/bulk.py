@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -14,7 +15,8 @@ from collections.abc import (
     Mapping,
     Sized,
 )
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 import attrs
 
@@ -23,13 +25,26 @@ from ..errors import ConfigurationError, InvalidArgumentError
 from ..models import CandidateLike, Invitation
 from ..transport import RateController
 
-if TYPE_CHECKING:
-    from .invitations import Invitations
-
 __all__ = ["BulkOutcome", "BulkResult", "BulkRun", "InvitationRequest", "ProgressCallback"]
 
 ProgressCallback = Callable[[int, int | None], object]
 """``on_progress(done, total)``; ``total`` is None for an input of unknown length."""
+
+
+class _Creates(Protocol):
+    """What a run fans out through: ``client.invitations`` or one on a wider pool."""
+
+    async def create(
+        self,
+        *,
+        template_id: str,
+        candidate: CandidateLike,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Invitation: ...
+
+
+Room = Callable[[int], AbstractAsyncContextManager[_Creates]]
+"""Given the requests a run keeps in flight, a context holding what to create them through."""
 
 
 @attrs.frozen
@@ -227,7 +242,7 @@ class BulkRun:
 
     def __init__(
         self,
-        invitations: Invitations,
+        room: Room,
         requests: Iterable[Any] | AsyncIterable[Any],
         *,
         concurrency: int,
@@ -246,7 +261,7 @@ class BulkRun:
             )
         if on_progress is not None and not callable(on_progress):
             raise InvalidArgumentError("on_progress must be callable")
-        self._invitations = invitations
+        self._room = room
         self._requests = requests
         self._total = len(requests) if isinstance(requests, Sized) else None
         self._concurrency = concurrency
@@ -274,10 +289,17 @@ class BulkRun:
         return self._run()
 
     async def _run(self) -> AsyncGenerator[BulkOutcome, None]:
+        wanted = self._concurrency if self._total is None else min(self._concurrency, self._total)
+        async with (
+            self._room(wanted) as invitations,
+            contextlib.aclosing(self._fan_out(invitations)) as outcomes,
+        ):
+            async for outcome in outcomes:
+                yield outcome
+
+    async def _fan_out(self, invitations: _Creates) -> AsyncGenerator[BulkOutcome, None]:
         # A run's own cap, below the client's pace (which every request also waits for).
         limiter = None if self._rate_limit is None else RateController(self._rate_limit)
-        wanted = self._concurrency if self._total is None else min(self._concurrency, self._total)
-        invitations = self._invitations._with_room_for(wanted)
         source = _Source(self._requests)
         outbox = _Outbox(self._concurrency)
 
@@ -340,5 +362,3 @@ class BulkRun:
             if not task.done():
                 task.cancel()
                 await asyncio.wait([task])
-            if invitations is not self._invitations:
-                await invitations._transport.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -84,16 +85,18 @@ class Invitations:
         if template_id.__class__ is not str:
             check("template_id", template_id, str, optional=False)
         body = {"templateId": template_id, "candidate": to_wire(candidate_from(candidate))}
-        contract = self._transport.contract
+        transport = self._transport
+        contract = transport.contract
         path = contract.invitations_path
         if "{templateId}" in path:
             path = path.replace("{templateId}", quote(template_id, safe=""))
-        response = await self._transport.request(
+        request = transport.build_request(
             "POST",
             path,
             json=body if extra_body is None else merge_extra(body, extra_body),
             safe=True,
         )
+        response = await transport.send(request)
         return created_model(Invitation, response.status, response.data, contract)
 
     def create_many(
@@ -114,23 +117,25 @@ class Invitations:
         Every input yields exactly one ``BulkOutcome``; one bad input never stops the others.
         """
         return BulkRun(
-            self,
+            self._room_for,
             requests,
             concurrency=concurrency,
             rate_limit=rate_limit,
             on_progress=on_progress,
         )
 
-    def _with_room_for(self, concurrency: int) -> Invitations:
-        """This resource on a pool that runs ``concurrency`` requests at once.
+    @contextlib.asynccontextmanager
+    async def _room_for(self, concurrency: int) -> AsyncIterator[Invitations]:
+        """This resource on a pool that runs ``concurrency`` requests at once, for one run.
 
         A narrower pool of the client's own is widened for the run (a new pool sharing the
-        pacer; the caller closes it); a caller-owned session cannot be, which is said once.
+        pacer, closed after it); a caller-owned session cannot be, which is said once.
         """
         transport = self._transport
         limit = transport.connection_limit
         if limit is None or concurrency <= limit:
-            return self
+            yield self
+            return
         wide = transport.widened(concurrency)
         if wide is None:
             logger.warning(
@@ -140,5 +145,9 @@ class Invitations:
                 limit,
                 limit,
             )
-            return self
-        return Invitations(wide)
+            yield self
+            return
+        try:
+            yield Invitations(wide)
+        finally:
+            await wide.close()

@@ -17,8 +17,7 @@ from .._redact import sdk_logger
 from ..assumptions import DEFAULT_CONTRACT, TOKEN_KEY_PATTERN, Contract
 from ..errors import InvalidArgumentError, ResponseValidationError, WaitTimeoutError
 from ..models import Page, ResultSummary
-from ..transport import Transport, parse_http_date
-from ..transport.responses import Response
+from ..transport import Response, Transport, parse_http_date
 from ._params import check, format_time, query_params
 
 __all__ = ["Results", "parse_page"]
@@ -225,8 +224,10 @@ class Results:
 
     async def _get(self, contract: Contract, **query: Any) -> Response:
         """One page's response, its body decoded as the server sent it."""
-        return await self._transport.request(
-            "GET", contract.results_path, params=_query(contract, **query), safe=True
+        transport = self._transport
+        params = _query(contract, **query)
+        return await transport.send(
+            transport.build_request("GET", contract.results_path, params=params, safe=True)
         )
 
     def _checked(

@@ -48,10 +48,12 @@ class Templates:
                 "whiteboardDesign": whiteboard_design,
             }
         )
-        response = await self._transport.request(
+        transport = self._transport
+        request = transport.build_request(
             "POST",
-            self._transport.contract.templates_path,
+            transport.contract.templates_path,
             json=merge_extra(body, extra_body),
             safe=external_posting_id is not None,
         )
-        return created_model(Template, response.status, response.data, self._transport.contract)
+        response = await transport.send(request)
+        return created_model(Template, response.status, response.data, transport.contract)

@@ -1,6 +1,7 @@
 """The transport layer: settings, auth, retries, the HTTP session and error mapping."""
 
 from .auth import AuthScheme, redact
+from .messages import Reply, Request, Response
 from .pacing import RateControl, RateController
 from .retries import RetryPolicy, parse_http_date, parse_retry_after
 from .session import SAFE_METHODS, UNCHANGED, Transport, Unchanged
@@ -11,6 +12,9 @@ __all__ = [
     "AuthScheme",
     "RateControl",
     "RateController",
+    "Reply",
+    "Request",
+    "Response",
     "RetryPolicy",
     "Transport",
     "Unchanged",

@@ -21,29 +21,11 @@ from ..errors import (
 )
 from .retries import parse_retry_after
 
-__all__ = [
-    "ErrorFields",
-    "Response",
-    "connection_error",
-    "error_fields",
-    "refuse_non_json",
-    "status_error",
-]
+__all__ = ["ErrorFields", "connection_error", "error_fields", "refuse_non_json", "status_error"]
 
 _MAX_MESSAGE = 500
 _QUOTED = 200
 """Bytes of a non-JSON body decoded for a quote: enough to mask a secret cut by the quote."""
-
-
-class Response(NamedTuple):
-    """A successful response: status, headers and the decoded JSON body (None when empty).
-
-    Internal to the transport and the resources; a named tuple, as one is built per request.
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    data: Any
 
 
 def refuse_non_json(raw: bytes, *, status: int) -> None:

@@ -1,12 +1,18 @@
-"""The HTTP transport: one aiohttp session, auth, base URL joining, retries and error mapping."""
+"""The HTTP transport: one aiohttp session, auth, base URL joining, retries and error mapping.
+
+Three layers, each with one job: ``build_request`` turns arguments into a ``Request``;
+``exchange`` makes one paced attempt and returns the ``Reply`` unjudged; ``send`` runs the
+retry loop over ``exchange`` and judges each reply (decoded success or mapped error).
+"""
 
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import platform
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -30,8 +36,9 @@ from ..errors import (
     ResponseTooLargeError,
 )
 from .auth import auth_headers, redact
+from .messages import Reply, Request, Response
 from .pacing import RateControl, RateController
-from .responses import Response, connection_error, refuse_non_json, status_error
+from .responses import connection_error, refuse_non_json, status_error
 from .retries import RetryPolicy
 
 __all__ = ["SAFE_METHODS", "UNCHANGED", "Transport", "Unchanged"]
@@ -45,8 +52,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 _DEFAULT_MAX_CONNECTIONS = 100
 _URL_CACHE_SIZE = 64
-_BODYLESS_STATUSES = frozenset({204, 304})
+_BODYLESS = frozenset({204, 304})
 _THROTTLED = 429
+_CLOSED = "the client is closed; create a new NtrvstaClient"
 
 
 class Unchanged(enum.Enum):
@@ -84,7 +92,7 @@ class _Pool:
     def get(self) -> aiohttp.ClientSession:
         """The session, created on first use; a session closed elsewhere fails when used."""
         if self.closed:
-            raise ConfigurationError("the client is closed; create a new NtrvstaClient")
+            raise ConfigurationError(_CLOSED)
         if self.session is None:
             connector = aiohttp.TCPConnector(limit=self.max_connections)
             self.session = aiohttp.ClientSession(connector=connector)
@@ -97,7 +105,8 @@ class _Pool:
 
 
 class Transport:
-    """Sends one logical request, with the retry policy, and returns decoded JSON or raises."""
+    """Sends requests to one API: ``send`` for the decoded success (or an error), with
+    retries; ``exchange`` for one attempt's unjudged reply."""
 
     def __init__(
         self,
@@ -119,6 +128,7 @@ class Transport:
         self.retry_policy = retry_policy
         self.max_response_size = max_response_size
         self._pool = pool
+        self._auth_headers = auth_headers(api_key, auth_scheme, contract.api_key_header)
         agent = (
             f"ntrvsta-async/{__version__} python/{platform.python_version()} "
             f"aiohttp/{aiohttp.__version__}"
@@ -128,7 +138,7 @@ class Transport:
             {
                 "Accept": "application/json",
                 "User-Agent": f"{agent} {user_agent}" if user_agent else agent,
-                **auth_headers(api_key, auth_scheme, contract.api_key_header),
+                **self._auth_headers,
             }
         )
         self._json_headers = CIMultiDict(self._headers)
@@ -182,22 +192,25 @@ class Transport:
     def derive(
         self,
         *,
-        timeout: aiohttp.ClientTimeout | None,
-        retry_policy: RetryPolicy | None,
+        timeout: aiohttp.ClientTimeout | None = None,
+        retry_policy: RetryPolicy | None = None,
         max_response_size: int | Unchanged | None = UNCHANGED,
+        auth_scheme: str | None = None,
+        contract: Contract | None = None,
     ) -> Transport:
-        """A transport on the same pool with other timeout, retry or response size settings."""
+        """A transport on the same pool with other timeout, retry, response size, auth scheme
+        or contract settings (None, or ``UNCHANGED`` for the size, keeps this one's)."""
         if isinstance(max_response_size, Unchanged):
             max_response_size = self.max_response_size
         return Transport(
             api_key=self._api_key,
             base_url=self.base_url,
-            auth_scheme=self._auth_scheme,
+            auth_scheme=auth_scheme or self._auth_scheme,
             timeout=timeout or self.timeout,
             retry_policy=retry_policy or self.retry_policy,
             user_agent=self._user_agent,
             pool=self._pool,
-            contract=self.contract,
+            contract=contract or self.contract,
             max_response_size=_checked_max_response_size(max_response_size),
         )
 
@@ -207,7 +220,7 @@ class Transport:
         pool = self._pool
         if not pool.owned or connections <= pool.max_connections:
             return None
-        wide = self.derive(timeout=None, retry_policy=None)
+        wide = self.derive()
         wide._pool = _Pool(session=None, owned=True, max_connections=connections, pacer=pool.pacer)
         return wide
 
@@ -254,18 +267,20 @@ class Transport:
             raise ConfigurationError(f"path must start with '/', got {path!r}")
         return URL(str(self.base_url) + path, encoded=False)
 
-    def request(
+    def build_request(
         self,
         method: str,
         path: str,
         *,
         json: Any = None,
         params: Mapping[str, str] | None = None,
-        safe: bool,
-    ) -> Coroutine[Any, Any, Response]:
-        """Send ``method path`` with retries; ``safe`` says whether a repeat is harmless.
+        safe: bool = False,
+        authenticated: bool = True,
+    ) -> Request:
+        """``method path`` as a ``Request``: the URL joined, the body encoded, headers set.
 
-        Arguments are checked (and the body encoded) at the call; the coroutine sends.
+        ``safe`` says a repeat cannot duplicate anything (see ``send``);
+        ``authenticated=False`` leaves the key out, to see what the API answers without it.
         """
         url = self._urls.get(path)
         if url is None:
@@ -280,153 +295,138 @@ class Transport:
             except (TypeError, ValueError, RecursionError) as exc:
                 raise InvalidArgumentError(f"the request body is not JSON: {exc}") from None
             headers = self._json_headers
-        return self._send(method, url, path, headers, body, params, safe)
+        if not authenticated:
+            headers = CIMultiDict(headers)
+            for name in self._auth_headers:
+                del headers[name]
+        return Request(method, path, url, headers, body, params, safe)
 
-    async def _retry(
-        self,
-        method: str,
-        url: URL,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        params: Mapping[str, str] | None,
-        safe: bool,
-        first_failure: NtrvstaError,
-    ) -> Response:
-        """The retry loop after a retryable first failure, which counts as attempt 1."""
+    async def send(self, request: Request) -> Response:
+        """Send ``request`` under the retry policy: the decoded success, or the last error.
+
+        Each attempt is one ``exchange``, judged: a 2xx is decoded, any other status raises.
+        A failure is retried when the policy allows it for this request (``request.safe``:
+        a repeat is harmless; otherwise only when the request was never sent).
+        """
+        try:
+            # Most requests succeed at once: the first attempt skips the retry loop's
+            # bookkeeping, which costs more than a loopback round trip's own CPU time.
+            return _judged(request, await self.exchange(request))
+        except NtrvstaError as exc:
+            first_failure = exc
         policy = self.retry_policy
         paced = self._pool.pacer.enabled
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_retries + 1),
-            wait=policy.wait,
-            retry=retry_if_exception(lambda exc: policy.should_retry(exc, safe=safe)),
-            sleep=policy.sleep,
-            before_sleep=lambda state: _before_retry(state, policy, method, path, paced),
-            reraise=True,
-        )
-        attempt_number = 0
+        attempts = 0
         try:
-            async for attempt in retrying:
-                attempt_number = attempt.retry_state.attempt_number
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(policy.max_retries + 1),
+                wait=policy.wait,
+                retry=retry_if_exception(functools.partial(policy.should_retry, safe=request.safe)),
+                sleep=policy.sleep,
+                before_sleep=functools.partial(_log_retry, policy, request, paced),
+                reraise=True,
+            ):
                 with attempt:
-                    if attempt_number == 1:
-                        raise first_failure
-                    return await self._send(method, url, path, headers, body, params, None)
+                    attempts += 1
+                    if attempts == 1:
+                        raise first_failure  # the attempt made above, as the loop's first
+                    return _judged(request, await self.exchange(request))
         except NtrvstaError as exc:
             if isinstance(exc, APIError):
-                exc.attempts = attempt_number
-            if paced and isinstance(exc, APIStatusError) and exc.status == _THROTTLED:
+                exc.attempts = attempts
+            if paced and attempts > 1 and _throttled(exc):
                 retry_logger.warning(
-                    "gave up on %s %s after %d attempts: HTTP 429", method, path, attempt_number
+                    "gave up on %s %s after %d attempts: HTTP 429",
+                    request.method,
+                    request.path,
+                    attempts,
                 )
             raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
-    async def _send(
-        self,
-        method: str,
-        url: URL,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        params: Mapping[str, str] | None,
-        safe: bool | None,
-    ) -> Response:
-        """One attempt. A first attempt (``safe`` set) hands a retryable failure to ``_retry``
-        from this frame: the common path awaits the response through one coroutine."""
+    async def exchange(self, request: Request) -> Reply:
+        """One attempt at ``request``, paced: the reply as it came, whatever its status.
+
+        Raises ``APIConnectionError`` when no reply came, ``ResponseTooLargeError`` for a body
+        over ``max_response_size`` (its connection closed) and ``ConfigurationError`` once
+        the client is closed.
+        """
+        pool = self._pool
+        session = pool.get()
+        pacer = pool.pacer
+        sent = await pacer.acquire() if pacer.active else 0.0
+        method, path = request.method, request.path
+        started = time.perf_counter()
         try:
-            pool = self._pool
-            session = pool.session
-            if session is None or pool.closed:
-                session = pool.get()
-            pacer = pool.pacer
-            sent = await pacer.acquire() if pacer.active else 0.0
-            debug = logger.isEnabledFor(logging.DEBUG)
-            started = time.perf_counter() if debug else 0.0
+            resp = await session.request(
+                method,
+                request.url,
+                data=request.body,
+                params=request.params,
+                headers=request.headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                raise_for_status=False,  # a caller-owned session may set it: statuses map here
+            )
             try:
-                # Awaited rather than entered: two coroutine layers fewer under every read.
-                resp = await session.request(
-                    method,
-                    url,
-                    data=body,
-                    params=params,
-                    headers=headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                    raise_for_status=False,  # a caller-owned session may set it: statuses map here
-                )
-                try:
-                    limit = self.max_response_size
-                    if limit is None:
-                        raw = await resp.read()
-                    else:
-                        length = _plain_length(resp)
-                        if length is not None and length <= limit:
-                            raw = await resp.read()
-                        elif (
-                            length is not None
-                            and method != "HEAD"
-                            and resp.status not in _BODYLESS_STATUSES
-                        ):
-                            resp.close()  # unread: the connection cannot be reused
-                            raise self._too_large(resp.status, method, path, limit)
-                        else:
-                            capped = await _read_capped(resp, limit)
-                            if capped is None:
-                                raise self._too_large(resp.status, method, path, limit)
-                            raw = capped
-                finally:
-                    resp.release()
-                    await resp.wait_for_close()
-                status = resp.status
-                resp_headers = resp.headers
-                pacer.observe(status, resp_headers, sent)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
-                raise connection_error(exc, method, url.path) from None
-            except RuntimeError as exc:
-                if session.closed:
-                    raise ConfigurationError(
-                        "the client is closed; create a new NtrvstaClient"
-                    ) from None
-                raise connection_error(exc, method, url.path) from None
-            if debug:
-                elapsed_ms = (time.perf_counter() - started) * 1000
-                logger.debug("%s %s -> %d (%.0f ms)", method, path, status, elapsed_ms)
-            if 200 <= status < 300:
-                try:
-                    data = _json.loads(raw)
-                except (ValueError, RecursionError):
-                    refuse_non_json(raw, status=status)
-                    data = None
-                return Response(status, resp_headers, data)
-            if 300 <= status < 400:
-                raise status_error(
-                    status,
-                    f"unexpected redirect to {resp_headers.get('Location', '?')} (not followed)",
-                    resp_headers,
-                    b"",
-                    method=method,
-                    path=url.path,
-                )
-            raise status_error(status, resp.reason, resp_headers, raw, method=method, path=url.path)
-        except NtrvstaError as exc:
-            if safe is None:
-                raise
-            policy = self.retry_policy
-            if policy.max_retries < 1 or not policy.should_retry(exc, safe=safe):
-                if isinstance(exc, APIError):
-                    exc.attempts = 1
-                raise
-            first_failure = exc
-        return await self._retry(method, url, path, headers, body, params, safe, first_failure)
+                body = await self._read(resp, request)
+            finally:
+                resp.release()
+                await resp.wait_for_close()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
+            raise connection_error(exc, method, request.url.path) from None
+        except RuntimeError as exc:
+            if session.closed:
+                raise ConfigurationError(_CLOSED) from None
+            raise connection_error(exc, method, request.url.path) from None
+        elapsed = time.perf_counter() - started
+        pacer.observe(resp.status, resp.headers, sent)
+        logger.debug("%s %s -> %d (%.0f ms)", method, path, resp.status, elapsed * 1000)
+        return Reply(resp.status, resp.reason, resp.headers, body, elapsed)
 
-    def _too_large(self, status: int, method: str, path: str, limit: int) -> ResponseTooLargeError:
-        return ResponseTooLargeError(
-            f"HTTP {status} response body for {method} {path} exceeds max_response_size "
-            f"({limit} bytes)",
+    async def _read(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
+        """The body, up to ``max_response_size`` bytes after decompression."""
+        limit = self.max_response_size
+        if limit is None:
+            return await resp.read()
+        length = _plain_length(resp)
+        if length is not None and length <= limit:
+            return await resp.read()
+        if length is not None and request.method != "HEAD" and resp.status not in _BODYLESS:
+            resp.close()  # unread: the connection cannot be reused
+        else:
+            body = await _read_capped(resp, limit)
+            if body is not None:
+                return body
+        raise ResponseTooLargeError(
+            f"HTTP {resp.status} response body for {request.method} {request.path} exceeds "
+            f"max_response_size ({limit} bytes)",
             limit=limit,
         )
+
+
+def _judged(request: Request, reply: Reply) -> Response:
+    """A 2xx reply decoded (an empty body is None); any other status raised as its error."""
+    status = reply.status
+    if 200 <= status < 300:
+        try:
+            data = _json.loads(reply.body)
+        except (ValueError, RecursionError):
+            refuse_non_json(reply.body, status=status)
+            data = None
+        return Response(status, reply.headers, data)
+    reason, body = reply.reason, reply.body
+    if 300 <= status < 400:
+        reason = f"unexpected redirect to {reply.headers.get('Location', '?')} (not followed)"
+        body = b""
+    raise status_error(
+        status, reason, reply.headers, body, method=request.method, path=request.url.path
+    )
+
+
+def _throttled(exc: BaseException | None) -> bool:
+    return isinstance(exc, APIStatusError) and exc.status == _THROTTLED
 
 
 def _plain_length(resp: aiohttp.ClientResponse) -> int | None:
@@ -453,19 +453,17 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None
     return b"".join(chunks)
 
 
-def _before_retry(
-    state: RetryCallState, policy: RetryPolicy, method: str, path: str, paced: bool
-) -> None:
+def _log_retry(policy: RetryPolicy, request: Request, paced: bool, state: RetryCallState) -> None:
+    """Before each retry: tell ``policy.on_retry``, and log it (DEBUG for a paced 429)."""
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     if policy.on_retry is not None and exc is not None:
         policy.on_retry(exc, wait)
-    throttled = isinstance(exc, APIStatusError) and exc.status == _THROTTLED
     retry_logger.log(
-        logging.DEBUG if paced and throttled else logging.WARNING,
+        logging.DEBUG if paced and _throttled(exc) else logging.WARNING,
         "retrying %s %s in %.2f s after %s (attempt %d of %d)",
-        method,
-        path,
+        request.method,
+        request.path,
         wait,
         f"HTTP {exc.status}" if isinstance(exc, APIStatusError) else type(exc).__name__,
         state.attempt_number + 1,

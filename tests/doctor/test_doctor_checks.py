@@ -23,6 +23,7 @@ from ntrvsta_async.doctor import (
 from ntrvsta_async.doctor.probe import AuthForm, Exchange, Probe
 from ntrvsta_async.doctor.traffic import check_latency, check_rate_limits
 from ntrvsta_async.sandbox import SandboxServer
+from tests.conftest import serve as serve_app
 
 KEY = "ntr_live_checks_0123456789_SECRET"
 ITEMS = [
@@ -184,6 +185,49 @@ async def test_slow_answers_suggest_a_longer_timeout() -> None:
     assert finding.status is Status.DIFFERS
     assert finding.client_options == {"timeout": 1}
     assert "over 3 GETs" in finding.observed
+
+
+async def test_the_probe_records_each_reply_once_as_the_sdk_sent_it() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def results(request: web.Request) -> web.StreamResponse:
+        seen.append(dict(request.headers))
+        if request.headers.get("Authorization") == f"Bearer {KEY}":
+            return web.json_response({"items": []})
+        if request.headers.get("X-Ntrvsta-Api-Key") != KEY:
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        return web.json_response({"message": "busy"}, status=503, headers={"Retry-After": "0"})
+
+    app = web.Application()
+    app.router.add_get("/v1/interview-results", results)
+    async with (
+        serve_app(app) as url,
+        Probe(url, KEY, auth=AuthForm("X-Ntrvsta-Api-Key")) as probe,
+    ):
+        anonymous = await probe.send("GET", "/v1/interview-results", auth=None)
+        busy = await probe.send("GET", "/v1/interview-results", params={"limit": "1"})
+        bearer = await probe.send(
+            "GET", "/v1/interview-results", auth=AuthForm("Authorization", bearer=True)
+        )
+    assert probe.exchanges == [anonymous, busy, bearer]
+    assert len(seen) == 3, "a 503 with Retry-After: 0 is recorded, never retried"
+    assert (anonymous.status, anonymous.body) == (401, {"message": "Unauthorized"})
+    assert (busy.status, busy.header("retry-after"), busy.params) == (503, "0", {"limit": "1"})
+    assert (bearer.ok, bearer.is_json) == (True, True)
+    assert bearer.elapsed > 0
+    keys = [(h.get("X-Ntrvsta-Api-Key"), h.get("Authorization")) for h in seen]
+    assert keys == [(None, None), (KEY, None), (None, f"Bearer {KEY}")]
+    assert all(headers["User-Agent"].startswith("ntrvsta-async/") for headers in seen)
+
+
+async def test_the_probe_records_a_failure_to_connect_without_the_key() -> None:
+    async with serve_app(web.Application()) as url:
+        pass  # the port is free again: nothing listens there
+    async with Probe(url, KEY, auth=AuthForm("X-Ntrvsta-Api-Key")) as probe:
+        failed = await probe.send("GET", "/v1/interview-results")
+    assert failed.status is None
+    assert failed.describe().startswith("could not connect")
+    assert KEY not in repr(probe.exchanges)
 
 
 def test_contract_overrides_round_trip_through_json(tmp_path: Path) -> None:

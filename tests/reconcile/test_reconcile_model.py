@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import uuid
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta

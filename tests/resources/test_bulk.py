@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -34,9 +36,12 @@ class InvitationServer:
         self.max_in_flight = 0
         self.rate_limited_at: float | None = None
         self.throttle_first = False
+        self.connections: set[asyncio.BaseTransport] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.arrivals.append(time.monotonic())
+        if request.transport is not None:
+            self.connections.add(request.transport)
         body = await request.json()
         if self.throttle_first and self.rate_limited_at is None:
             self.rate_limited_at = time.monotonic()
@@ -307,3 +312,46 @@ async def test_invalid_inputs_alone_stay_bounded_and_each_get_an_outcome(
     assert consumed == 1000
     assert max(ahead) <= 2 * 4
     assert not state.arrivals
+
+
+async def _all_closed(connections: set[asyncio.BaseTransport]) -> bool:
+    """True once every connection was closed by the client (within a generous bound)."""
+    for _ in range(200):
+        if all(connection.is_closing() for connection in connections):
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def test_a_narrow_pool_is_widened_for_the_run_and_closed_after_it(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    state.delay = 0.05
+    narrow = NtrvstaClient(api_key=API_KEY, base_url=client.base_url, max_connections=2)
+    async with narrow:
+        result = await narrow.invitations.create_many(requests(12), concurrency=6)
+        assert len(result.succeeded) == 12
+        assert state.max_in_flight == 6
+        assert len(state.connections) >= 6
+        assert await _all_closed(state.connections), "the run's own pool was left open"
+        after = await narrow.invitations.create(template_id="tpl", candidate={"email": "a@x.io"})
+    assert after.invitation_id == "inv-a@x.io"
+
+
+async def test_a_callers_narrow_session_is_kept_and_the_limit_said_once(
+    server: tuple[InvitationServer, NtrvstaClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    state, client = server
+    state.delay = 0.02
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2)) as session,
+        NtrvstaClient(api_key=API_KEY, base_url=client.base_url, session=session) as own,
+    ):
+        with caplog.at_level(logging.WARNING, logger="ntrvsta_async"):
+            result = await own.invitations.create_many(requests(8), concurrency=4)
+        assert not session.closed
+    assert len(result.succeeded) == 8
+    assert state.max_in_flight == 2
+    (warning,) = [r.getMessage() for r in caplog.records if "create_many" in r.getMessage()]
+    assert "allows 2 connections" in warning

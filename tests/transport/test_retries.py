@@ -191,6 +191,18 @@ async def test_escape_hatch_post_is_not_retried_but_get_is(
     assert calls(mock) == 3
 
 
+async def test_raw_mode_is_retried_like_any_call(
+    mock: aioresponses, client: NtrvstaClient, sleeps: RecordingSleep
+) -> None:
+    mock.get(f"{BASE}/v1/other", status=503)
+    mock.get(f"{BASE}/v1/other", payload={"ok": True}, headers={"X-Trace": "t2"})
+    response = await client.request("GET", "/v1/other", raw=True)
+    assert (response.status, response.data) == (200, {"ok": True})
+    assert response.headers["X-Trace"] == "t2"
+    assert calls(mock) == 2
+    assert len(sleeps.waits) == 1
+
+
 async def test_bad_request_is_not_retried(mock: aioresponses, client: NtrvstaClient) -> None:
     mock.get(f"{RESULTS}?cursor=zzz", status=400, payload={"message": "bad cursor"}, repeat=True)
     with pytest.raises(BadRequestError):

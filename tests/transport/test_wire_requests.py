@@ -18,6 +18,7 @@ from ntrvsta_async import (
     Candidate,
     Contract,
     InvalidArgumentError,
+    NotFoundError,
     NtrvstaClient,
     ResponseValidationError,
     _json,
@@ -236,6 +237,28 @@ async def test_escape_hatch_request(mock: aioresponses, client: NtrvstaClient) -
         sent(mock, "GET", f"{BASE}/v1/templates/tpl_1?expand=all")["headers"]["X-Ntrvsta-Api-Key"]
         == API_KEY
     )
+
+
+async def test_raw_mode_returns_status_headers_and_the_decoded_body(
+    mock: aioresponses, client: NtrvstaClient
+) -> None:
+    mock.post(TEMPLATES, payload={"templateId": "t1"}, status=201, headers={"X-Request-Id": "r1"})
+    mock.delete(f"{BASE}/v1/templates/t1", status=204)
+    response = await client.request("POST", "/v1/templates", json={"title": "A"}, raw=True)
+    assert (response.status, response.data) == (201, {"templateId": "t1"})
+    assert response.headers["x-request-id"] == "r1"
+    assert sent_json(mock, "POST", TEMPLATES) == {"title": "A"}
+    empty = await client.request("DELETE", "/v1/templates/t1", raw=True)
+    assert (empty.status, empty.data) == (204, None)
+
+
+async def test_raw_mode_keeps_the_error_mapping(mock: aioresponses, client: NtrvstaClient) -> None:
+    mock.get(f"{BASE}/v1/templates/gone", status=404, payload={"message": "no such template"})
+    with pytest.raises(NotFoundError, match="no such template"):
+        await client.request("GET", "/v1/templates/gone", raw=True)
+    with pytest.raises(InvalidArgumentError, match="raw must be bool"):
+        await client.request("GET", "/v1/templates/gone", raw="yes")  # type: ignore[call-overload]
+    assert len(mock.requests) == 1
 
 
 class Tier(enum.Enum):
