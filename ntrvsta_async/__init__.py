@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ntrvsta_async._version import __version__
 
 if TYPE_CHECKING:
-    from .assumptions import Contract
-    from .client import NtrvstaClient
-    from .errors import (
+    from ntrvsta_async.assumptions import Contract
+    from ntrvsta_async.client import NtrvstaClient
+    from ntrvsta_async.errors import (
         APIConnectionError,
         APIError,
         APIStatusError,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         WaitTimeoutError,
         WebhookVerificationError,
     )
-    from .models import (
+    from ntrvsta_async.models import (
         AiAnalysis,
         Candidate,
         CandidateLike,
@@ -50,13 +50,8 @@ if TYPE_CHECKING:
         Template,
         TemplateRef,
     )
-    from .resources.bulk import (
-        BulkOutcome,
-        BulkResult,
-        BulkRun,
-        InvitationRequest,
-    )
-    from .transport import RetryPolicy
+    from ntrvsta_async.resources.bulk import BulkOutcome, BulkResult, BulkRun, InvitationRequest
+    from ntrvsta_async.transport import RetryPolicy
 
 _EXPORTS: dict[str, str] = {
     "Contract": "assumptions",

@@ -21,8 +21,8 @@ from cattrs.errors import IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.v import format_exception, transform_error
 
-from . import _json
-from .errors import ResponseValidationError
+from ntrvsta_async import _json
+from ntrvsta_async.errors import ResponseValidationError
 
 __all__ = ["converter", "parse_datetime", "structure", "to_camel", "to_wire"]
 

@@ -70,7 +70,9 @@ def _pieces(secrets: frozenset[str]) -> tuple[tuple[int, frozenset[str]], ...]:
 
     The shortest piece masked is one character more than a repr may show of a key.
     """
-    from .assumptions import KEY_PREFIX_SHOWN  # assumptions needs errors, which needs this
+    from ntrvsta_async.assumptions import (
+        KEY_PREFIX_SHOWN,  # assumptions needs errors, which needs this
+    )
 
     by_width: dict[int, set[str]] = {}
     for secret in secrets:

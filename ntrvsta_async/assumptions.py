@@ -13,8 +13,8 @@ from typing import Any, Final
 
 import attrs
 
-from ._checks import is_success_status
-from .errors import ConfigurationError
+from ntrvsta_async._checks import is_success_status
+from ntrvsta_async.errors import ConfigurationError
 
 #: OP-1: the one documented base URL (production). Other environments come from the user.
 DEFAULT_BASE_URL: Final = "https://partners.ntrvsta.com"

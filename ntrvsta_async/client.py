@@ -11,11 +11,11 @@ from typing import Any, Literal, Self, overload
 import aiohttp
 import attrs
 
-from ._checks import is_count
-from .assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
-from .errors import ConfigurationError, InvalidArgumentError
-from .resources import Invitations, Results, Templates, check, query_params
-from .transport import (
+from ntrvsta_async._checks import is_count
+from ntrvsta_async.assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
+from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError
+from ntrvsta_async.resources import Invitations, Results, Templates, check, query_params
+from ntrvsta_async.transport import (
     SAFE_METHODS,
     UNCHANGED,
     RateControl,
@@ -24,7 +24,7 @@ from .transport import (
     Transport,
     Unchanged,
 )
-from .transport.config import resolve_api_key, resolve_base_url, resolve_timeout
+from ntrvsta_async.transport.config import resolve_api_key, resolve_base_url, resolve_timeout
 
 __all__ = ["NtrvstaClient"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._redact import scrub
+from ntrvsta_async._redact import scrub
 
 __all__ = [
     "APIConnectionError",

@@ -12,8 +12,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._converter import structure, to_wire
-from ._redact import scrub
+from ntrvsta_async._converter import structure, to_wire
+from ntrvsta_async._redact import scrub
 
 __all__ = [
     "AiAnalysis",

@@ -9,7 +9,7 @@ scheme and payload fields they carry.
 
 from __future__ import annotations
 
-from .capture import (
+from ntrvsta_async.doctor.capture import (
     CAPTURE_RECORDER,
     CaptureRecorder,
     DeliveryAnalysis,
@@ -19,7 +19,7 @@ from .capture import (
     capture_app,
     load_capture,
 )
-from .contract_file import (
+from ntrvsta_async.doctor.contract_file import (
     SavedContract,
     contract_file_data,
     contract_from_mapping,
@@ -27,8 +27,8 @@ from .contract_file import (
     load_contract,
     read_contract_file,
 )
-from .report import DoctorReport, Finding, Status
-from .runner import WriteProbe, run_doctor
+from ntrvsta_async.doctor.report import DoctorReport, Finding, Status
+from ntrvsta_async.doctor.runner import WriteProbe, run_doctor
 
 __all__ = [
     "CAPTURE_RECORDER",

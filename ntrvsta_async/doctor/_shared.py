@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ntrvsta_async.doctor.probe import Exchange
+from ntrvsta_async.doctor.report import Finding, Status
 from ntrvsta_async.transport.responses import error_fields
-
-from .probe import Exchange
-from .report import Finding, Status
 
 __all__ = ["describe", "ms", "names", "not_run", "unique"]
 

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ntrvsta_async.assumptions import REQUEST_ID_HEADERS, Contract
+from ntrvsta_async.doctor._shared import describe, not_run
+from ntrvsta_async.doctor.probe import AUTH_FORMS, AuthForm, Exchange, Probe
+from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
 from ntrvsta_async.transport.responses import error_fields
-
-from ._shared import describe, not_run
-from .probe import AUTH_FORMS, AuthForm, Exchange, Probe
-from .report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = ["check_auth", "check_base_url_and_errors"]
 

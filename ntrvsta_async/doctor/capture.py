@@ -30,6 +30,7 @@ from ntrvsta_async.assumptions import (
     WEBHOOK_TIMESTAMP_HEADER,
     WEBHOOK_TOLERANCE,
 )
+from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
 from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
 from ntrvsta_async.webhooks import DEFAULT_MAX_BODY_SIZE, WebhookVerifier
 from ntrvsta_async.webhooks.signing import (
@@ -38,8 +39,6 @@ from ntrvsta_async.webhooks.signing import (
     parse_signature_header,
     signed_message,
 )
-
-from .report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = [
     "CAPTURE_RECORDER",

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ntrvsta_async.assumptions import Contract
-
-from ._shared import describe, not_run, unique
-from .paging import find_items, items_of
-from .probe import Exchange, Probe
-from .report import Finding, Status
+from ntrvsta_async.doctor._shared import describe, not_run, unique
+from ntrvsta_async.doctor.paging import find_items, items_of
+from ntrvsta_async.doctor.probe import Exchange, Probe
+from ntrvsta_async.doctor.report import Finding, Status
 
 __all__ = [
     "COMPLETED_AFTER_PARAMS",

@@ -12,10 +12,9 @@ from ntrvsta_async.assumptions import (
     TOKEN_KEY_PATTERN,
     Contract,
 )
-
-from ._shared import describe, ms, names, not_run, unique
-from .probe import Exchange, Probe
-from .report import NO_SETTING_NEEDED, Finding, Status
+from ntrvsta_async.doctor._shared import describe, ms, names, not_run, unique
+from ntrvsta_async.doctor.probe import Exchange, Probe
+from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = [
     "CURSOR_PARAMS",

@@ -10,8 +10,7 @@ from typing import Any, Final
 import attrs
 
 from ntrvsta_async.assumptions import DEFAULT_CONTRACT, Contract
-
-from .contract_file import contract_overrides, python_literal
+from ntrvsta_async.doctor.contract_file import contract_overrides, python_literal
 
 __all__ = ["NO_SETTING_NEEDED", "DoctorReport", "Finding", "Status", "configuration_text"]
 

@@ -9,18 +9,17 @@ import aiohttp
 import attrs
 
 from ntrvsta_async.assumptions import DEFAULT_CONTRACT, DEFAULT_TIMEOUT_TOTAL, Contract
+from ntrvsta_async.doctor._shared import not_run
+from ntrvsta_async.doctor.access import check_auth, check_base_url_and_errors
+from ntrvsta_async.doctor.filters import check_filters, filter_assumptions
+from ntrvsta_async.doctor.paging import check_results, results_assumptions
+from ntrvsta_async.doctor.probe import Probe
+from ntrvsta_async.doctor.report import DoctorReport, Finding
+from ntrvsta_async.doctor.traffic import check_latency, check_rate_limits, latency_assumption
+from ntrvsta_async.doctor.writes import check_invitations, check_templates, write_probe_assumptions
 from ntrvsta_async.errors import ConfigurationError
 from ntrvsta_async.transport.auth import redact
 from ntrvsta_async.transport.config import resolve_api_key, resolve_base_url
-
-from ._shared import not_run
-from .access import check_auth, check_base_url_and_errors
-from .filters import check_filters, filter_assumptions
-from .paging import check_results, results_assumptions
-from .probe import Probe
-from .report import DoctorReport, Finding
-from .traffic import check_latency, check_rate_limits, latency_assumption
-from .writes import check_invitations, check_templates, write_probe_assumptions
 
 __all__ = ["WriteProbe", "run_doctor"]
 

@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from ntrvsta_async.assumptions import DEFAULT_TIMEOUT_TOTAL, Contract
-
-from ._shared import ms, not_run
-from .probe import Exchange, Probe
-from .report import NO_SETTING_NEEDED, Finding, Status
+from ntrvsta_async.doctor._shared import ms, not_run
+from ntrvsta_async.doctor.probe import Exchange, Probe
+from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
 
 __all__ = ["check_latency", "check_rate_limits", "latency_assumption"]
 

@@ -12,11 +12,10 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from ntrvsta_async.assumptions import TEMPLATE_ID_PLACEHOLDER, Contract
+from ntrvsta_async.doctor._shared import describe, names, not_run
+from ntrvsta_async.doctor.probe import Exchange, Probe
+from ntrvsta_async.doctor.report import Finding, Status
 from ntrvsta_async.resources import reused_flag
-
-from ._shared import describe, names, not_run
-from .probe import Exchange, Probe
-from .report import Finding, Status
 
 __all__ = [
     "INVITATION_PATHS",

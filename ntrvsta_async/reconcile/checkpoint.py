@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .._converter import parse_datetime
+from ntrvsta_async._converter import parse_datetime
 
 __all__ = ["Checkpoint"]
 

@@ -21,19 +21,23 @@ from typing import TYPE_CHECKING, Final, Self, TypeVar
 
 import attrs
 
+from ntrvsta_async._checks import is_coroutine_callable, is_count, is_positive_number
+from ntrvsta_async.errors import (
+    APIStatusError,
+    AuthenticationError,
+    ConfigurationError,
+    NtrvstaError,
+)
 from ntrvsta_async.inbox.base import ClaimState, Inbox, settle
-
-from .._checks import is_coroutine_callable, is_count, is_positive_number
-from ..errors import APIStatusError, AuthenticationError, ConfigurationError, NtrvstaError
-from ..models import Page, ResultSummary
-from .checkpoint import Checkpoint
-from .lease import Lease
-from .report import ReconcileReport
+from ntrvsta_async.models import Page, ResultSummary
+from ntrvsta_async.reconcile.checkpoint import Checkpoint
+from ntrvsta_async.reconcile.lease import Lease
+from ntrvsta_async.reconcile.report import ReconcileReport
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from ..client import NtrvstaClient
+    from ntrvsta_async.client import NtrvstaClient
 
 __all__ = ["Partition", "ResultHandler", "ResultPoller", "poller_context"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from .._converter import structure
-from ..assumptions import DEFAULT_CONTRACT, Contract
-from ..errors import ResponseValidationError
+from ntrvsta_async._converter import structure
+from ntrvsta_async.assumptions import DEFAULT_CONTRACT, Contract
+from ntrvsta_async.errors import ResponseValidationError
 
 __all__ = ["created_model", "reused_flag"]
 

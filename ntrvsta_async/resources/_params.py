@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import InvalidArgumentError
+from ntrvsta_async.errors import InvalidArgumentError
 
 __all__ = ["check", "compact", "format_time", "merge_extra", "query_params"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -20,10 +19,10 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._checks import is_count, is_positive_number
-from ..errors import ConfigurationError, InvalidArgumentError
-from ..models import CandidateLike, Invitation
-from ..transport import RateController
+from ntrvsta_async._checks import is_count, is_positive_number
+from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError
+from ntrvsta_async.models import CandidateLike, Invitation
+from ntrvsta_async.transport import RateController
 
 __all__ = ["BulkOutcome", "BulkResult", "BulkRun", "InvitationRequest", "ProgressCallback"]
 
@@ -175,64 +174,6 @@ class _Source:
         return index, item
 
 
-class _Outbox:
-    """Outcomes on their way to the consumer; workers hold back while ``limit`` are waiting.
-
-    The consumer takes outcomes from ``waiting`` itself and calls ``make_room()`` when
-    ``held`` says a worker waits for room.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.waiting: deque[BulkOutcome] = deque()
-        self.held = False
-        self.closed = False
-        self.error: BaseException | None = None
-        self._limit = limit
-        self._taker: asyncio.Future[None] | None = None
-        self._room = asyncio.Event()
-
-    def put(self, outcome: BulkOutcome) -> bool:
-        """Hand an outcome over and wake the consumer; True when the outbox is now full."""
-        waiting = self.waiting
-        waiting.append(outcome)
-        if self._taker is not None:
-            self._wake()
-        return len(waiting) >= self._limit
-
-    async def room(self) -> None:
-        """Wait until the consumer has caught up below ``limit``."""
-        while len(self.waiting) >= self._limit:
-            self.held = True
-            self._room.clear()
-            await self._room.wait()
-
-    def make_room(self) -> None:
-        """Let held workers go on once fewer than ``limit`` outcomes wait."""
-        if len(self.waiting) < self._limit:
-            self.held = False
-            self._room.set()
-
-    def close(self, error: BaseException | None = None) -> None:
-        """No more outcomes will come; ``error`` ends the consumer's loop with it."""
-        self.closed = True
-        self.error = error
-        self._wake()
-
-    def arrival(self) -> asyncio.Future[None]:
-        """A future done once an outcome arrives or the outbox is closed."""
-        taker = self._taker = asyncio.get_running_loop().create_future()
-        if self.waiting or self.closed:
-            taker.set_result(None)
-        return taker
-
-    def _wake(self) -> None:
-        taker = self._taker
-        if taker is not None:
-            self._taker = None
-            if not taker.done():
-                taker.set_result(None)
-
-
 class BulkRun:
     """A fan-out in waiting: ``await`` it for a ``BulkResult``, or ``async for`` its outcomes.
 
@@ -301,7 +242,11 @@ class BulkRun:
         # A run's own cap, below the client's pace (which every request also waits for).
         limiter = None if self._rate_limit is None else RateController(self._rate_limit)
         source = _Source(self._requests)
-        outbox = _Outbox(self._concurrency)
+        # Outcomes on their way to the consumer, with None for the end of the run; a full
+        # queue holds the workers back until the consumer catches up.
+        outcomes: asyncio.Queue[BulkOutcome | None] = asyncio.Queue(self._concurrency)
+        failure: list[BaseException] = []
+        reader_gone = asyncio.Event()  # the consumer stopped reading: nobody awaits the end
 
         async def worker() -> None:
             while (pair := source.take() if source.sync else await source.next()) is not None:
@@ -322,43 +267,36 @@ class BulkRun:
                     settled = BulkOutcome(index, raw if request is None else request, None, exc)
                 else:
                     settled = BulkOutcome(index, request, invitation)
-                if outbox.put(settled):
-                    await outbox.room()
+                await outcomes.put(settled)
 
         async def workers() -> None:
-            error: BaseException | None = None
             try:
                 async with asyncio.TaskGroup() as group:
                     for _ in range(self._concurrency):
                         group.create_task(worker())
             except BaseExceptionGroup as failed:
-                error = failed.exceptions[0]
+                failure.append(failed.exceptions[0])
             except BaseException as exc:  # cancelled, or KeyboardInterrupt in a worker
-                error = exc
+                failure.append(exc)
                 raise
             finally:
-                outbox.close(error if error is not None else source.error)
+                if source.error is not None:
+                    failure.append(source.error)
+                if not reader_gone.is_set():
+                    await outcomes.put(None)
 
         task = asyncio.create_task(workers())
         done = 0
-        waiting = outbox.waiting
         try:
-            while True:
-                if not waiting:
-                    if outbox.closed:
-                        break
-                    await outbox.arrival()
-                    continue
-                outcome = waiting.popleft()
-                if outbox.held:
-                    outbox.make_room()
+            while (outcome := await outcomes.get()) is not None:
                 done += 1
                 if self._on_progress is not None:
                     self._on_progress(done, self._total)
                 yield outcome
-            if outbox.error is not None:
-                raise outbox.error
+            if failure:
+                raise failure[0]
         finally:
+            reader_gone.set()
             if not task.done():
                 task.cancel()
                 await asyncio.wait([task])

@@ -10,13 +10,14 @@ from urllib.parse import quote
 
 import attrs
 
-from .._converter import to_wire
-from ..errors import InvalidArgumentError
-from ..models import Candidate, CandidateLike, Invitation
-from ..transport import Transport
-from ._created import created_model
-from ._params import check, merge_extra
-from .bulk import BulkRun, ProgressCallback
+from ntrvsta_async._converter import to_wire
+from ntrvsta_async.assumptions import TEMPLATE_ID_PLACEHOLDER
+from ntrvsta_async.errors import InvalidArgumentError
+from ntrvsta_async.models import Candidate, CandidateLike, Invitation
+from ntrvsta_async.resources._created import created_model
+from ntrvsta_async.resources._params import check, merge_extra
+from ntrvsta_async.resources.bulk import BulkRun, ProgressCallback
+from ntrvsta_async.transport import Transport
 
 __all__ = ["Invitations", "candidate_from"]
 
@@ -42,22 +43,8 @@ def candidate_from(value: CandidateLike) -> Candidate:
         raise InvalidArgumentError(
             f"candidate must be a Candidate or a mapping, not {type(value).__name__}"
         )
-    email, first, last, external = (
-        candidate.email,
-        candidate.first_name,
-        candidate.last_name,
-        candidate.external_candidate_id,
-    )
-    if (
-        email.__class__ is str
-        and email.strip()
-        and (first is None or first.__class__ is str)
-        and (last is None or last.__class__ is str)
-        and (external is None or external.__class__ is str)
-    ):
-        return candidate
-    check("candidate.email", email, str, optional=False)
-    if not email.strip():
+    check("candidate.email", candidate.email, str, optional=False)
+    if not candidate.email.strip():
         raise InvalidArgumentError("candidate.email is empty")
     for name in ("first_name", "last_name", "external_candidate_id"):
         check(f"candidate.{name}", getattr(candidate, name), str)
@@ -82,14 +69,13 @@ class Invitations:
         The candidate is always sent as the nested ``candidate`` object. A repeat for the same
         candidate and template returns the existing invitation, so retries are safe.
         """
-        if template_id.__class__ is not str:
-            check("template_id", template_id, str, optional=False)
+        check("template_id", template_id, str, optional=False)
         body = {"templateId": template_id, "candidate": to_wire(candidate_from(candidate))}
         transport = self._transport
         contract = transport.contract
         path = contract.invitations_path
-        if "{templateId}" in path:
-            path = path.replace("{templateId}", quote(template_id, safe=""))
+        if TEMPLATE_ID_PLACEHOLDER in path:
+            path = path.replace(TEMPLATE_ID_PLACEHOLDER, quote(template_id, safe=""))
         request = transport.build_request(
             "POST",
             path,

@@ -11,14 +11,14 @@ from typing import Any
 
 import attrs
 
-from .._checks import is_positive_number
-from .._converter import parse_datetime, structure
-from .._redact import sdk_logger
-from ..assumptions import DEFAULT_CONTRACT, TOKEN_KEY_PATTERN, Contract
-from ..errors import InvalidArgumentError, ResponseValidationError, WaitTimeoutError
-from ..models import Page, ResultSummary
-from ..transport import Response, Transport, parse_http_date
-from ._params import check, format_time, query_params
+from ntrvsta_async._checks import is_positive_number
+from ntrvsta_async._converter import parse_datetime, structure
+from ntrvsta_async._redact import sdk_logger
+from ntrvsta_async.assumptions import DEFAULT_CONTRACT, TOKEN_KEY_PATTERN, Contract
+from ntrvsta_async.errors import InvalidArgumentError, ResponseValidationError, WaitTimeoutError
+from ntrvsta_async.models import Page, ResultSummary
+from ntrvsta_async.resources._params import check, format_time, query_params
+from ntrvsta_async.transport import Response, Transport, parse_http_date
 
 __all__ = ["Results", "parse_page"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..models import Template
-from ..transport import Transport
-from ._created import created_model
-from ._params import check, compact, merge_extra
+from ntrvsta_async.models import Template
+from ntrvsta_async.resources._created import created_model
+from ntrvsta_async.resources._params import check, compact, merge_extra
+from ntrvsta_async.transport import Transport
 
 __all__ = ["Templates"]
 

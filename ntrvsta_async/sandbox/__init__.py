@@ -7,15 +7,15 @@ signed ``result.completed`` webhooks, and misbehaves on purpose according to a s
 
 from __future__ import annotations
 
-from .app import InjectedFault
-from .delivery import (
+from ntrvsta_async.sandbox.app import InjectedFault
+from ntrvsta_async.sandbox.delivery import (
     DeliveredEvent,
     DeliveryAttempt,
     DeliveryStats,
     WebhookDispatcher,
     WebhookRetryPolicy,
 )
-from .faults import (
+from ntrvsta_async.sandbox.faults import (
     ROUTES,
     FaultInjector,
     FaultPlan,
@@ -24,8 +24,8 @@ from .faults import (
     WebhookFault,
     WebhookFaults,
 )
-from .server import CompletedResult, SandboxOrganization, SandboxServer
-from .threaded import ThreadedSandbox
+from ntrvsta_async.sandbox.server import CompletedResult, SandboxOrganization, SandboxServer
+from ntrvsta_async.sandbox.threaded import ThreadedSandbox
 
 __all__ = [
     "ROUTES",

@@ -29,11 +29,10 @@ from ntrvsta_async.assumptions import (
     PARAM_TEMPLATE_ID,
     Contract,
 )
-
-from .cursor import CursorCodec, InvalidCursor
-from .faults import FaultInjector, RequestFault
-from .state import NotFound, SandboxState
-from .validation import (
+from ntrvsta_async.sandbox.cursor import CursorCodec, InvalidCursor
+from ntrvsta_async.sandbox.faults import FaultInjector, RequestFault
+from ntrvsta_async.sandbox.state import NotFound, SandboxState
+from ntrvsta_async.sandbox.validation import (
     RequestError,
     parse_invitation,
     parse_json_body,

@@ -25,9 +25,8 @@ from ntrvsta_async.assumptions import (
     WEBHOOK_EVENT_HEADER,
     WEBHOOK_IDEMPOTENCY_HEADER,
 )
+from ntrvsta_async.sandbox.faults import FaultInjector, WebhookFault
 from ntrvsta_async.webhooks import sign
-
-from .faults import FaultInjector, WebhookFault
 
 __all__ = [
     "DeliveredEvent",

@@ -14,8 +14,7 @@ from typing import Any, Final
 import attrs
 
 from ntrvsta_async.assumptions import RESULT_COMPLETED_EVENT
-
-from .state import PUBLIC_ORIGIN, InvitationRecord, TemplateRecord, iso
+from ntrvsta_async.sandbox.state import PUBLIC_ORIGIN, InvitationRecord, TemplateRecord, iso
 
 __all__ = ["Outcome", "OutcomeFactory"]
 

@@ -15,12 +15,11 @@ from aiohttp import web
 
 from ntrvsta_async.assumptions import DEFAULT_CONTRACT, Contract
 from ntrvsta_async.models import Invitation, ResultCompletedEvent, ResultSummary, Template
-
-from .app import InjectedFault, SandboxContext, build_app, normalize_prefix
-from .delivery import WebhookDispatcher, WebhookRetryPolicy
-from .faults import FaultInjector, FaultPlan
-from .outcomes import OutcomeFactory
-from .state import ResultRecord, SandboxState
+from ntrvsta_async.sandbox.app import InjectedFault, SandboxContext, build_app, normalize_prefix
+from ntrvsta_async.sandbox.delivery import WebhookDispatcher, WebhookRetryPolicy
+from ntrvsta_async.sandbox.faults import FaultInjector, FaultPlan
+from ntrvsta_async.sandbox.outcomes import OutcomeFactory
+from ntrvsta_async.sandbox.state import ResultRecord, SandboxState
 
 __all__ = ["CompletedResult", "SandboxOrganization", "SandboxServer"]
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import attrs
 
-from .validation import InvitationInput, ResultsQuery, TemplateInput
+from ntrvsta_async.sandbox.validation import InvitationInput, ResultsQuery, TemplateInput
 
 __all__ = [
     "InvitationRecord",

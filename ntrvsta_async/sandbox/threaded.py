@@ -12,7 +12,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .server import CompletedResult, SandboxServer
+from ntrvsta_async.sandbox.server import CompletedResult, SandboxServer
 
 __all__ = ["ThreadedSandbox"]
 

@@ -1,10 +1,10 @@
 """The transport layer: settings, auth, retries, the HTTP session and error mapping."""
 
-from .auth import AuthScheme, redact
-from .messages import Reply, Request, Response
-from .pacing import RateControl, RateController
-from .retries import RetryPolicy, parse_http_date, parse_retry_after
-from .session import SAFE_METHODS, UNCHANGED, Transport, Unchanged
+from ntrvsta_async.transport.auth import AuthScheme, redact
+from ntrvsta_async.transport.messages import Reply, Request, Response
+from ntrvsta_async.transport.pacing import RateControl, RateController
+from ntrvsta_async.transport.retries import RetryPolicy, parse_http_date, parse_retry_after
+from ntrvsta_async.transport.session import SAFE_METHODS, UNCHANGED, Transport, Unchanged
 
 __all__ = [
     "SAFE_METHODS",

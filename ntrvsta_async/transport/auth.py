@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .. import assumptions
-from ..errors import ConfigurationError
+from ntrvsta_async import assumptions
+from ntrvsta_async.errors import ConfigurationError
 
 __all__ = ["AuthScheme", "auth_headers", "redact"]
 

@@ -8,9 +8,9 @@ import os
 import aiohttp
 from yarl import URL
 
-from .. import assumptions
-from .._checks import is_positive_number
-from ..errors import ConfigurationError
+from ntrvsta_async import assumptions
+from ntrvsta_async._checks import is_positive_number
+from ntrvsta_async.errors import ConfigurationError
 
 __all__ = ["resolve_api_key", "resolve_base_url", "resolve_timeout"]
 

@@ -38,9 +38,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, Literal
 
-from .._checks import is_positive_number
-from ..errors import ConfigurationError
-from .retries import parse_retry_after
+from ntrvsta_async._checks import is_positive_number
+from ntrvsta_async.errors import ConfigurationError
+from ntrvsta_async.transport.retries import parse_retry_after
 
 __all__ = ["RateControl", "RateController"]
 

@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
-from .. import assumptions
-from .._redact import scrub
-from ..errors import (
+from ntrvsta_async import assumptions
+from ntrvsta_async._redact import scrub
+from ntrvsta_async.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -19,7 +19,7 @@ from ..errors import (
     ResponseValidationError,
     status_error_class,
 )
-from .retries import parse_retry_after
+from ntrvsta_async.transport.retries import parse_retry_after
 
 __all__ = ["ErrorFields", "connection_error", "error_fields", "refuse_non_json", "status_error"]
 

@@ -13,9 +13,9 @@ from typing import Any
 import attrs
 from tenacity import RetryCallState
 
-from .. import assumptions
-from .._checks import is_count
-from ..errors import APIConnectionError, APIStatusError, ConfigurationError
+from ntrvsta_async import assumptions
+from ntrvsta_async._checks import is_count
+from ntrvsta_async.errors import APIConnectionError, APIStatusError, ConfigurationError
 
 __all__ = ["RetryPolicy", "parse_http_date", "parse_retry_after"]
 

@@ -22,12 +22,12 @@ from multidict import CIMultiDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from yarl import URL
 
-from .. import _json
-from .._checks import is_count
-from .._redact import register_secret, sdk_logger
-from .._version import __version__
-from ..assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
-from ..errors import (
+from ntrvsta_async import _json
+from ntrvsta_async._checks import is_count
+from ntrvsta_async._redact import register_secret, sdk_logger
+from ntrvsta_async._version import __version__
+from ntrvsta_async.assumptions import DEFAULT_CONTRACT, DEFAULT_MAX_RESPONSE_SIZE, Contract
+from ntrvsta_async.errors import (
     APIError,
     APIStatusError,
     ConfigurationError,
@@ -35,11 +35,11 @@ from ..errors import (
     NtrvstaError,
     ResponseTooLargeError,
 )
-from .auth import auth_headers, redact
-from .messages import Reply, Request, Response
-from .pacing import RateControl, RateController
-from .responses import connection_error, refuse_non_json, status_error
-from .retries import RetryPolicy
+from ntrvsta_async.transport.auth import auth_headers, redact
+from ntrvsta_async.transport.messages import Reply, Request, Response
+from ntrvsta_async.transport.pacing import RateControl, RateController
+from ntrvsta_async.transport.responses import connection_error, refuse_non_json, status_error
+from ntrvsta_async.transport.retries import RetryPolicy
 
 __all__ = ["SAFE_METHODS", "UNCHANGED", "Transport", "Unchanged"]
 
