@@ -260,7 +260,12 @@ async def test_chaos_soak(
         chaos_task = asyncio.create_task(chaos())
         try:
             async with NtrvstaClient(
-                api_key=sandbox.api_key, base_url=sandbox.base_url, retry_policy=policy
+                api_key=sandbox.api_key,
+                base_url=sandbox.base_url,
+                retry_policy=policy,
+                # 429s at random are no quota: pacing would slow the run to the rate that
+                # keeps them rare (tests/transport/test_pacing.py tests pacing at a quota)
+                rate_limit=None,
             ) as client:
                 template = await client.templates.create(
                     title="Soak", external_posting_id=f"soak-{SEED}"
