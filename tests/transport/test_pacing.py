@@ -313,7 +313,7 @@ async def test_no_burst_above_the_learned_rate_after_the_pause(
     for stamp, _, _ in state.arrivals:
         if stamp > first_429 + 0.05:
             windows.setdefault(int((stamp - first_429) * 10), []).append(stamp)
-    assert 10 in windows, "the refused requests came back after their Retry-After"
+    assert any(window >= 10 for window in windows), "the refused requests came back after 1 s"
     for stamps in windows.values():
         start = min(stamps)
         pace = max(p or 0.0 for t, p in paces if start - 0.1 <= t <= start + 0.1)
