@@ -137,7 +137,7 @@ def _measure_once(base_url: str) -> dict[str, float]:
 
 
 def verdict(runs: list[dict[str, float]], sandbox: dict[str, float] | None = None) -> Verdict:
-    """Format the figures and judge the median paired ratio against the floor (a regression check)."""
+    """Format the figures and judge the median paired ratio against the regression floor."""
     figures, ratios = median_run(runs)
     ratio_text, ratio = ratio_line(ratios, TARGET)
     lines = [
