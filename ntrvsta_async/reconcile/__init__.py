@@ -57,13 +57,15 @@ __all__ = [
     "schema_sql",
 ]
 
+# The durable backends load on first use through ``ntrvsta_async.inbox``, which knows where
+# each lives; the leases load from here.
 _LAZY = {
-    "SQLiteInbox": "ntrvsta_async.inbox.sqlite",
-    "RedisInbox": "ntrvsta_async.inbox.redis",
-    "PostgresInbox": "ntrvsta_async.inbox.postgres",
-    "AlreadyHandledError": "ntrvsta_async.inbox.postgres",
-    "current_connection": "ntrvsta_async.inbox.postgres",
-    "schema_sql": "ntrvsta_async.inbox.postgres",
+    "SQLiteInbox": "ntrvsta_async.inbox",
+    "RedisInbox": "ntrvsta_async.inbox",
+    "PostgresInbox": "ntrvsta_async.inbox",
+    "AlreadyHandledError": "ntrvsta_async.inbox",
+    "current_connection": "ntrvsta_async.inbox",
+    "schema_sql": "ntrvsta_async.inbox",
     "RedisLease": "ntrvsta_async.reconcile.redis_lease",
     "PostgresLease": "ntrvsta_async.reconcile.postgres_lease",
 }
