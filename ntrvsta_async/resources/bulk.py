@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -24,7 +23,16 @@ from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError
 from ntrvsta_async.models import CandidateLike, Invitation
 from ntrvsta_async.transport import RateController
 
-__all__ = ["BulkOutcome", "BulkResult", "BulkRun", "InvitationRequest", "ProgressCallback"]
+__all__ = [
+    "BulkOutcome",
+    "BulkResult",
+    "BulkRun",
+    "InvitationRequest",
+    "ProgressCallback",
+    "RetryHook",
+    "Room",
+    "RoomFor",
+]
 
 ProgressCallback = Callable[[int, int | None], object]
 """``on_progress(done, total)``; ``total`` is None for an input of unknown length."""
@@ -42,8 +50,22 @@ class _Creates(Protocol):
     ) -> Invitation: ...
 
 
-Room = Callable[[int], AbstractAsyncContextManager[_Creates]]
-"""Given the requests a run keeps in flight, a context holding what to create them through."""
+RetryHook = Callable[[BaseException, float], None]
+"""Told of each retry (the error and the wait) before its wait, in the retrying task."""
+
+
+@attrs.frozen
+class Room:
+    """What a run creates through, and whether it caps the requests in flight itself (its
+    own pool), so that a request waiting to retry may leave its place to a stand-in."""
+
+    creates: _Creates
+    stand_ins: bool
+
+
+RoomFor = Callable[[int, RetryHook], AbstractAsyncContextManager[Room]]
+"""Given the requests a run keeps in flight and a hook for its retries, a context holding
+the ``Room`` of the run."""
 
 
 @attrs.frozen
@@ -104,6 +126,10 @@ class BulkResult:
     def total(self) -> int:
         """How many inputs there were."""
         return len(self.succeeded) + len(self.failed)
+
+
+_CREW_CAP = 2
+"""Workers a run may have, in multiples of its concurrency, stand-ins included."""
 
 
 class _Source:
@@ -183,7 +209,7 @@ class BulkRun:
 
     def __init__(
         self,
-        room: Room,
+        room: RoomFor,
         requests: Iterable[Any] | AsyncIterable[Any],
         *,
         concurrency: int,
@@ -230,15 +256,6 @@ class BulkRun:
         return self._run()
 
     async def _run(self) -> AsyncGenerator[BulkOutcome, None]:
-        wanted = self._concurrency if self._total is None else min(self._concurrency, self._total)
-        async with (
-            self._room(wanted) as invitations,
-            contextlib.aclosing(self._fan_out(invitations)) as outcomes,
-        ):
-            async for outcome in outcomes:
-                yield outcome
-
-    async def _fan_out(self, invitations: _Creates) -> AsyncGenerator[BulkOutcome, None]:
         # A run's own cap, below the client's pace (which every request also waits for).
         limiter = None if self._rate_limit is None else RateController(self._rate_limit)
         source = _Source(self._requests)
@@ -247,33 +264,35 @@ class BulkRun:
         outcomes: asyncio.Queue[BulkOutcome | None] = asyncio.Queue(self._concurrency)
         failure: list[BaseException] = []
         reader_gone = asyncio.Event()  # the consumer stopped reading: nobody awaits the end
+        crew: set[asyncio.Task[None]] = set()
+        waiting: set[asyncio.Task[None]] = set()  # workers whose request waits to be retried
+        group = asyncio.TaskGroup()
+        stand_ins = False
 
-        async def worker() -> None:
-            while (pair := source.take() if source.sync else await source.next()) is not None:
-                index, raw = pair
-                request: InvitationRequest | None = None
-                try:
-                    request = (
-                        raw if isinstance(raw, InvitationRequest) else InvitationRequest.coerce(raw)
-                    )
-                    if limiter is not None:
-                        await limiter.acquire()
-                    invitation = await invitations.create(
-                        template_id=request.template_id,
-                        candidate=request.candidate,
-                        extra_body=request.extra_body,
-                    )
-                except Exception as exc:
-                    settled = BulkOutcome(index, raw if request is None else request, None, exc)
-                else:
-                    settled = BulkOutcome(index, request, invitation)
-                await outcomes.put(settled)
+        def on_retry(_: BaseException, __: float) -> None:
+            """A worker's request waits to be retried: a stand-in takes the next input."""
+            task = asyncio.current_task()
+            if task in crew and task not in waiting:
+                waiting.add(task)
+                if stand_ins and not source.exhausted and len(crew) < _CREW_CAP * self._concurrency:
+                    crew.add(group.create_task(worker(invitations)))
+
+        async def worker(invitations: _Creates) -> None:
+            me = asyncio.current_task()
+            try:
+                while (pair := source.take() if source.sync else await source.next()) is not None:
+                    await outcomes.put(await self._create(invitations, limiter, *pair))
+                    waiting.discard(me)
+                    if len(crew) - len(waiting) > self._concurrency:
+                        return  # a stand-in no longer needed
+            finally:
+                crew.discard(me)
 
         async def workers() -> None:
             try:
-                async with asyncio.TaskGroup() as group:
+                async with group:
                     for _ in range(self._concurrency):
-                        group.create_task(worker())
+                        crew.add(group.create_task(worker(invitations)))
             except BaseExceptionGroup as failed:
                 failure.append(failed.exceptions[0])
             except BaseException as exc:  # cancelled, or KeyboardInterrupt in a worker
@@ -285,18 +304,40 @@ class BulkRun:
                 if not reader_gone.is_set():
                     await outcomes.put(None)
 
-        task = asyncio.create_task(workers())
-        done = 0
+        wanted = self._concurrency if self._total is None else min(self._concurrency, self._total)
+        async with self._room(wanted, on_retry) as room:
+            invitations, stand_ins = room.creates, room.stand_ins
+            task = asyncio.create_task(workers())
+            done = 0
+            try:
+                while (outcome := await outcomes.get()) is not None:
+                    done += 1
+                    if self._on_progress is not None:
+                        self._on_progress(done, self._total)
+                    yield outcome
+                if failure:
+                    raise failure[0]
+            finally:
+                reader_gone.set()
+                if not task.done():
+                    task.cancel()
+                    await asyncio.wait([task])
+
+    @staticmethod
+    async def _create(
+        invitations: _Creates, limiter: RateController | None, index: int, raw: Any
+    ) -> BulkOutcome:
+        """The outcome of one input: its invitation, or the error that stopped it."""
+        request: InvitationRequest | None = None
         try:
-            while (outcome := await outcomes.get()) is not None:
-                done += 1
-                if self._on_progress is not None:
-                    self._on_progress(done, self._total)
-                yield outcome
-            if failure:
-                raise failure[0]
-        finally:
-            reader_gone.set()
-            if not task.done():
-                task.cancel()
-                await asyncio.wait([task])
+            request = raw if isinstance(raw, InvitationRequest) else InvitationRequest.coerce(raw)
+            if limiter is not None:
+                await limiter.acquire()
+            invitation = await invitations.create(
+                template_id=request.template_id,
+                candidate=request.candidate,
+                extra_body=request.extra_body,
+            )
+        except Exception as exc:
+            return BulkOutcome(index, raw if request is None else request, None, exc)
+        return BulkOutcome(index, request, invitation)

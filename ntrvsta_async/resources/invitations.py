@@ -16,7 +16,7 @@ from ntrvsta_async.errors import InvalidArgumentError
 from ntrvsta_async.models import Candidate, CandidateLike, Invitation
 from ntrvsta_async.resources._created import created_model
 from ntrvsta_async.resources._params import check, merge_extra
-from ntrvsta_async.resources.bulk import BulkRun, ProgressCallback
+from ntrvsta_async.resources.bulk import BulkRun, ProgressCallback, RetryHook, Room
 from ntrvsta_async.transport import Transport
 
 __all__ = ["Invitations", "candidate_from"]
@@ -97,9 +97,10 @@ class Invitations:
 
         ``requests`` holds ``InvitationRequest`` objects or mappings with the same keys, from a
         list, an iterator or an async iterator (read lazily). At most ``concurrency`` requests
-        are in flight (the pool is widened for the run when it is narrower), at most
-        ``rate_limit`` started per second, below the client's own pace, which every request
-        also keeps (see ``NtrvstaClient(rate_limit=)``).
+        are in flight, on a pool of that many connections for the run; a request waiting to
+        be retried (a 429's ``Retry-After``, a back-off) leaves its place to the next input
+        meanwhile. At most ``rate_limit`` requests start per second, below the client's own
+        pace, which every request also keeps (see ``NtrvstaClient(rate_limit=)``).
         Every input yields exactly one ``BulkOutcome``; one bad input never stops the others.
         """
         return BulkRun(
@@ -111,19 +112,25 @@ class Invitations:
         )
 
     @contextlib.asynccontextmanager
-    async def _room_for(self, concurrency: int) -> AsyncIterator[Invitations]:
-        """This resource on a pool that runs ``concurrency`` requests at once, for one run.
+    async def _room_for(self, concurrency: int, on_retry: RetryHook) -> AsyncIterator[Room]:
+        """This resource on a pool of ``concurrency`` connections for one run (sharing the
+        pacer, closed after it), its retries told to ``on_retry``.
 
-        A narrower pool of the client's own is widened for the run (a new pool sharing the
-        pacer, closed after it); a caller-owned session cannot be, which is said once.
+        A caller-owned session cannot be resized: the run keeps it, one worker per place, and
+        a session narrower than ``concurrency`` is said once.
         """
         transport = self._transport
-        limit = transport.connection_limit
-        if limit is None or concurrency <= limit:
-            yield self
+        policy = transport.retry_policy
+        told = attrs.evolve(policy, on_retry=_both(policy.on_retry, on_retry))
+        own = transport.on_own_pool(concurrency, retry_policy=told)
+        if own is not None:
+            try:
+                yield Room(Invitations(own), stand_ins=True)
+            finally:
+                await own.close()
             return
-        wide = transport.widened(concurrency)
-        if wide is None:
+        limit = transport.connection_limit
+        if limit is not None and concurrency > limit:
             logger.warning(
                 "create_many(concurrency=%d): the session given to NtrvstaClient allows %d"
                 " connections, so at most %d requests run at once",
@@ -131,9 +138,16 @@ class Invitations:
                 limit,
                 limit,
             )
-            yield self
-            return
-        try:
-            yield Invitations(wide)
-        finally:
-            await wide.close()
+        yield Room(self, stand_ins=False)
+
+
+def _both(first: RetryHook | None, second: RetryHook) -> RetryHook:
+    """A retry hook calling ``first`` (when set), then ``second``."""
+    if first is None:
+        return second
+
+    def hook(error: BaseException, wait: float) -> None:
+        first(error, wait)
+        second(error, wait)
+
+    return hook

@@ -23,6 +23,9 @@ that publishes no quota (docs/contract.md#op-11):
   and then releasing them together is what kept today's fan-out at a quarter of its quota.
 - Waiting requests are released one by one at the pace (a bucket of small burst), never
   all at once after a pause; a decrease re-times requests already waiting.
+- A 429 with ``Retry-After: 0`` is no signal: the server asks for the request again at
+  once, which is how random refusals (load shedding, injected faults) look; a quota
+  names a wait.
 
 Until the first 429, ``"adaptive"`` costs one attribute check per request and a counter
 per response; ``None`` turns it off; a number paces from the start and never exceeds it.
@@ -112,6 +115,7 @@ class RateController:
         self._policy: float | None = None
         self._w_max = self._rate
         self._cut_at = -math.inf
+        self._resumed: float | None = None
         self._tat = 0.0
         self._epoch = 0
         self._sent: deque[float] = deque()
@@ -148,11 +152,20 @@ class RateController:
                     continue  # the pace was cut or held meanwhile: take a new turn
                 now = self._clock()
             self._sent.append(now)
+            if self._resumed is None:
+                self._resumed = now
             self._paced += self._throttled_at is not None
             return now
 
     def observe(self, status: int, headers: Mapping[str, str], sent: float) -> None:
-        """Learn from one response; ``sent`` is what ``acquire`` returned (0.0 if unpaced)."""
+        """Learn from one response; ``sent`` is what ``acquire`` returned (0.0 if unpaced).
+
+        A 429 with ``Retry-After: 0`` teaches nothing: the server asks for the request again
+        at once, so the refusal is not tied to the rate (a shed request, a fault injected at
+        random); slowing everyone down for it would only lose throughput.
+        """
+        if status == 429 and parse_retry_after(headers) == 0.0:
+            return
         if not self.active and status != 429:
             if not self.enabled:
                 return
@@ -225,16 +238,20 @@ class RateController:
         logger.info("server throttling: pacing at ~%s req/s", _shown(self._rate))
 
     def _cut(self, now: float) -> None:
-        """Multiplicative decrease from the pace or, lower, the rate admitted since the last
-        cut (about the quota when the pace was above it), by at most three quarters."""
+        """Multiplicative decrease from the pace or, lower, the rate admitted since sending
+        resumed after the last cut (about the quota when the pace was above it), by at most
+        three quarters. Counting from the resumption, not the cut, keeps a pause (everyone
+        waiting out a Retry-After) from passing for a low quota."""
         base = self._rate
-        admitted = self._per_second(self._admitted, now, max(self._cut_at, self._since))
+        since = max(self._cut_at, self._since, now if self._resumed is None else self._resumed)
+        admitted = self._per_second(self._admitted, now, since)
         if admitted is not None:
             base = min(base, max(admitted, base / 4))
         self._admitted.clear()
         self._w_max = max(base, _FLOOR)
         self._set(max(base * _BETA, _FLOOR))
         self._cut_at = now
+        self._resumed = None
         self._hold(now)
 
     def _grow(self, now: float) -> None:

@@ -214,15 +214,17 @@ class Transport:
             max_response_size=_checked_max_response_size(max_response_size),
         )
 
-    def widened(self, connections: int) -> Transport | None:
-        """This transport on a new pool of ``connections`` (closed by the caller), sharing the
-        pacer; None when the pool is already that wide or the session is the caller's."""
+    def on_own_pool(
+        self, connections: int, *, retry_policy: RetryPolicy | None = None
+    ) -> Transport | None:
+        """This transport on a new pool of exactly ``connections`` (closed by the caller),
+        sharing the pacer; None when the session is the caller's, which cannot be resized."""
         pool = self._pool
-        if not pool.owned or connections <= pool.max_connections:
+        if not pool.owned:
             return None
-        wide = self.derive()
-        wide._pool = _Pool(session=None, owned=True, max_connections=connections, pacer=pool.pacer)
-        return wide
+        own = self.derive(retry_policy=retry_policy)
+        own._pool = _Pool(session=None, owned=True, max_connections=connections, pacer=pool.pacer)
+        return own
 
     @property
     def connection_limit(self) -> int | None:

@@ -36,6 +36,9 @@ class InvitationServer:
         self.max_in_flight = 0
         self.rate_limited_at: float | None = None
         self.throttle_first = False
+        self.refuse_first = 0
+        """How many requests, the first ones, are refused once each with a 429."""
+        self.refused: set[str] = set()
         self.connections: set[asyncio.BaseTransport] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -43,6 +46,12 @@ class InvitationServer:
         if request.transport is not None:
             self.connections.add(request.transport)
         body = await request.json()
+        email = body["candidate"]["email"]
+        if len(self.refused) < self.refuse_first and email not in self.refused:
+            self.refused.add(email)
+            return web.json_response(
+                {"message": "slow down"}, status=429, headers={"Retry-After": "0.5"}
+            )
         if self.throttle_first and self.rate_limited_at is None:
             self.rate_limited_at = time.monotonic()
             return web.json_response(
@@ -54,7 +63,6 @@ class InvitationServer:
             await asyncio.sleep(self.delay)
         finally:
             self.in_flight -= 1
-        email = body["candidate"]["email"]
         return web.json_response({"invitationId": f"inv-{email}"}, status=201)
 
 
@@ -323,7 +331,7 @@ async def _all_closed(connections: set[asyncio.BaseTransport]) -> bool:
     return False
 
 
-async def test_a_narrow_pool_is_widened_for_the_run_and_closed_after_it(
+async def test_a_run_gets_a_pool_of_its_own_closed_after_it(
     server: tuple[InvitationServer, NtrvstaClient],
 ) -> None:
     state, client = server
@@ -355,3 +363,41 @@ async def test_a_callers_narrow_session_is_kept_and_the_limit_said_once(
     assert state.max_in_flight == 2
     (warning,) = [r.getMessage() for r in caplog.records if "create_many" in r.getMessage()]
     assert "allows 2 connections" in warning
+
+
+async def test_a_request_waiting_to_retry_leaves_its_place_to_the_next_input(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    state.delay = 0.005
+    state.refuse_first = 4
+    order: list[str] = []
+    # Unpaced, so that only the waiting requests' places are at stake here.
+    async with NtrvstaClient(api_key=API_KEY, base_url=client.base_url, rate_limit=None) as own:
+        async for outcome in own.invitations.create_many(requests(40), concurrency=4):
+            assert outcome.ok
+            assert isinstance(outcome.request, InvitationRequest)
+            candidate = outcome.request.candidate
+            order.append(candidate.email if isinstance(candidate, Candidate) else "")
+    assert len(order) == 40
+    assert len(state.refused) == 4
+    # While the four refused requests waited out their Retry-After, stand-ins took the
+    # next inputs: most of the run finished before the first retried request did.
+    first_retried = min(order.index(email) for email in state.refused)
+    assert first_retried >= 20, order
+    assert state.max_in_flight <= 4
+
+
+async def test_on_a_callers_session_a_waiting_request_keeps_its_place(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    state.throttle_first = True
+    async with (
+        aiohttp.ClientSession() as session,
+        NtrvstaClient(api_key=API_KEY, base_url=client.base_url, session=session) as own,
+    ):
+        order = [o.index async for o in own.invitations.create_many(requests(6), concurrency=1)]
+    # One worker, and no pool of the run's own to cap the requests in flight: the refused
+    # first input is retried before anything else is sent.
+    assert order == list(range(6))

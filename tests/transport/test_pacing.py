@@ -112,6 +112,31 @@ async def test_a_429_cuts_the_pace_and_requests_waiting_take_new_turns() -> None
     )
 
 
+async def test_a_pause_before_the_next_429_does_not_pass_for_a_low_quota() -> None:
+    pacer, fake = controller(400.0)
+    await releases(pacer, fake, 10)
+    pacer.observe(429, THROTTLED, await pacer.acquire())
+    assert pacer.pace == pytest.approx(320.0)
+    fake.now += 1.0  # everyone waits out a Retry-After: nothing sent, nothing admitted
+    sent = await pacer.acquire()
+    pacer.observe(429, THROTTLED, sent)
+    # Nothing was sent in that second: it says nothing of the quota, so the cut is x0.8,
+    # not the quarter that "nothing admitted in a second" would mean.
+    assert pacer.pace == pytest.approx(256.0)
+
+
+async def test_a_429_asking_for_no_wait_does_not_slow_anyone_down() -> None:
+    pacer, fake = controller()
+    for _ in range(50):
+        pacer.observe(201, OK, await pacer.acquire())
+        pacer.observe(429, {"Retry-After": "0"}, await pacer.acquire())
+    assert pacer.pace is None
+    assert not pacer.throttled
+    assert fake.sleeps == []
+    pacer.observe(429, THROTTLED, await pacer.acquire())
+    assert pacer.throttled
+
+
 async def test_a_number_pins_a_ceiling_the_pace_never_exceeds() -> None:
     pacer, fake = controller(10)
     assert pacer.pace == 10.0
@@ -233,10 +258,11 @@ def test_any_header_values_leave_a_positive_finite_pace(headers: dict[str, str])
 
 
 async def test_with_options_copies_share_the_pace(mock: aioresponses) -> None:
-    mock.get(RESULTS, status=429, headers={"Retry-After": "0"})
+    mock.get(RESULTS, status=429, headers=THROTTLED)
     mock.get(RESULTS, payload={"items": []})
     async with NtrvstaClient(api_key=API_KEY, base_url=BASE) as client:
-        copy = client.with_options(timeout=5, max_retries=1)
+        policy = RetryPolicy(max_retries=1, sleep=RecordingSleep())
+        copy = client.with_options(timeout=5, retry_policy=policy)
         assert client.pace is None
         assert copy.pace is None
         await copy.results.list_page()
