@@ -131,6 +131,15 @@ class NtrvstaClient:
         """
         return self._transport.pacer.pace
 
+    @property
+    def throttled(self) -> bool:
+        """True from the server's first 429 until it has sent none for a while.
+
+        With ``"adaptive"`` it is True exactly while ``pace`` is not None; with a pinned
+        ceiling it tells whether the server's 429s have cut the pace below it.
+        """
+        return self._transport.pacer.throttled
+
     def with_options(
         self,
         *,

@@ -356,7 +356,9 @@ async def run_demo(
         say(f"template {template.template_id}; inviting {invitations} candidates")
 
         invited = 0
-        with progress_reporter("inviting", invitations, enabled=show_progress) as progress:
+        with progress_reporter(
+            "inviting", invitations, enabled=show_progress, paced=client
+        ) as progress:
             result = await client.invitations.create_many(
                 _candidates(invitations, template.template_id),
                 concurrency=concurrency,

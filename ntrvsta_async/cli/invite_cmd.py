@@ -382,7 +382,7 @@ async def _run(
     async with state.client(**client_options) as client:
         with (
             csv_path.open(newline="", encoding="utf-8-sig") as file,
-            progress_reporter("inviting", total, enabled=show_progress) as progress,
+            progress_reporter("inviting", total, enabled=show_progress, paced=client) as progress,
         ):
             rows = RowSource(
                 file,

@@ -1,4 +1,7 @@
-"""Progress for long work: a rich bar on a terminal, a plain line every few seconds otherwise."""
+"""Progress for long work: a rich bar on a terminal, a plain line every few seconds otherwise.
+
+Given the client doing the work, both also show its pace while its requests are paced.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,30 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-__all__ = ["ProgressReporter", "progress_reporter"]
+__all__ = ["Paced", "ProgressReporter", "progress_reporter"]
+
+
+class Paced(Protocol):
+    """What the display reads of the client doing the work (an ``NtrvstaClient`` is one)."""
+
+    @property
+    def pace(self) -> float | None:
+        """Requests per second while requests are paced, else None."""
+        ...
+
+    @property
+    def throttled(self) -> bool:
+        """True while the pace comes from the server's 429s."""
+        ...
+
+
+def _pace_text(paced: Paced | None) -> str | None:
+    """``paced at ~N req/s`` (and why) while ``paced`` paces its requests, else None."""
+    if paced is None or (pace := paced.pace) is None:
+        return None
+    figure = f"{pace:.0f}" if pace >= 1 else f"{pace:.1f}"
+    reason = " (server throttling)" if paced.throttled else ""
+    return f"paced at ~{figure} req/s{reason}"
 
 
 class ProgressReporter(Protocol):
@@ -42,13 +68,16 @@ class _Silent:
 class _Plain:
     """A line on stderr at most every ``every`` seconds, and one at the end."""
 
-    def __init__(self, description: str, total: int | None, every: float) -> None:
+    def __init__(
+        self, description: str, total: int | None, every: float, paced: Paced | None
+    ) -> None:
         self._description = description
+        self._paced = paced
         self._every = every
         self._done = 0
         self._total = total
         self._last = time.monotonic()
-        self._printed: int | None = None
+        self._printed: str | None = None
 
     def update(self, done: int, total: int | None = None) -> None:
         self._done = done
@@ -59,12 +88,13 @@ class _Plain:
             self._print()
 
     def _print(self) -> None:
-        if self._printed == self._done:
-            return
-        self._printed = self._done
         of = f"/{self._total}" if self._total is not None else ""
-        sys.stderr.write(f"{self._description}: {self._done}{of}\n")
-        sys.stderr.flush()
+        pace = _pace_text(self._paced)
+        line = f"{self._description}: {self._done}{of}" + (f" · {pace}" if pace else "")
+        if self._printed == line:
+            return
+        self._printed = line
+        _stderr_line(line)
 
     def echo(self, message: str) -> None:
         _stderr_line(message)
@@ -97,16 +127,19 @@ def progress_reporter(
     enabled: bool = True,
     tty: bool | None = None,
     every: float = 2.0,
+    paced: Paced | None = None,
 ) -> Iterator[ProgressReporter]:
     """A reporter drawing a rich bar when stderr is a terminal, else periodic plain lines.
 
-    ``enabled=False`` reports nothing; ``tty`` overrides the terminal check.
+    ``enabled=False`` reports nothing; ``tty`` overrides the terminal check. ``paced`` (the
+    client doing the work) adds its pace to the bar and the lines while it paces requests.
     """
     if not enabled:
         yield _Silent()
         return
+
     if not (sys.stderr.isatty() if tty is None else tty):
-        plain = _Plain(description, total, every)
+        plain = _Plain(description, total, every, paced)
         try:
             yield plain
         finally:
@@ -117,15 +150,26 @@ def progress_reporter(
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
+        Task,
         TextColumn,
         TimeElapsedColumn,
     )
+    from rich.table import Column
+    from rich.text import Text
+
+    class PaceColumn(ProgressColumn):
+        """The pace as of each redraw, so a pause with no progress still shows it."""
+
+        def render(self, task: Task) -> Text:
+            return Text(_pace_text(paced) or "")
 
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        PaceColumn(table_column=Column(no_wrap=True)),  # the bar narrows, the text stays whole
         console=Console(stderr=True),
     ) as progress:
         task = progress.add_task(description, total=total)

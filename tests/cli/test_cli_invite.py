@@ -282,3 +282,34 @@ def test_a_torn_last_line_is_ignored_and_not_glued_to_the_next(
     ok_lines = sorted(r["line"] for r in _records(out) if r["status"] == "ok")
     assert ok_lines == [2, 3, 4]
     assert len(sandbox.server.invitations) == 2, "the row done before was not sent again"
+
+
+@pytest.fixture
+def throttling_sandbox() -> Iterator[ThreadedSandbox]:
+    faults = FaultPlan(seed=11, routes={"invitations": RouteFaults(rate_429=0.3, retry_after=0)})
+    with running_sandbox(faults=faults) as running:
+        yield running
+
+
+def test_progress_shows_the_pace_while_the_server_throttles(
+    throttling_sandbox: ThreadedSandbox, sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    people = _write_csv(tmp_path / "people.csv", 40)
+    runs = {}
+    for name, server in (("throttled", throttling_sandbox), ("free", sandbox)):
+        runs[name] = run_cli(
+            "invite", "--template", _template(server, f"job-pace-{name}"), "--csv", str(people),
+            "--out", str(tmp_path / f"{name}.jsonl"), "--max-retries", "20",
+            env=sandbox_env(server),
+        )  # fmt: skip
+        assert runs[name].returncode == 0, runs[name].stderr
+
+    refused = [f for f in throttling_sandbox.server.injected_faults if f.kind == "429"]
+    assert refused, "the fault plan answered 429"
+    progress = [line for line in runs["throttled"].stderr.splitlines() if "inviting: " in line]
+    assert any(
+        re.fullmatch(r"inviting: \d+/40 · paced at ~[\d.]+ req/s \(server throttling\)", line)
+        for line in progress
+    ), runs["throttled"].stderr
+    assert "inviting: 40/40" in runs["free"].stderr
+    assert "paced at" not in runs["free"].stderr
