@@ -31,7 +31,9 @@ __all__ = ["Steady", "main", "measure_change", "measure_latency", "measure_stead
 QUOTAS: Final = (50, 200, 1000)
 CONCURRENCIES: Final = (16, 64)
 SECONDS: Final = 12.0
-"""Ideal duration of a steady run (invitations = quota x SECONDS)."""
+"""Ideal duration of a steady run (invitations = quota x SECONDS, at least ``AT_LEAST``)."""
+AT_LEAST: Final = 2000
+"""Invitations of a steady run at the least: the bulk job this benchmark stands for."""
 SETTLED: Final = 2.0
 """Seconds after which the first wave (sent before any 429 was seen) has been answered."""
 LOOP_SECONDS: Final = 6.0
@@ -170,10 +172,12 @@ async def _session() -> aiohttp.ClientSession:
 async def measure_steady(
     base_url: str, quota: float, concurrency: int, *, seconds: float = SECONDS
 ) -> Steady:
-    """A fresh client's ``create_many`` of ``quota * seconds`` invitations at ``quota``."""
+    """A fresh client's ``create_many`` of ``quota * seconds`` invitations (``AT_LEAST`` at
+    the least) at ``quota``."""
     async with await _session() as session:
         await _control(session, base_url, quota)
-        done, failed, elapsed = await _sdk_run(base_url, round(quota * seconds), concurrency)
+        count = max(AT_LEAST, round(quota * seconds))
+        done, failed, elapsed = await _sdk_run(base_url, count, concurrency)
         admitted, refused = await _stats(session, base_url)
     return _steady(quota, concurrency, done, failed, elapsed, admitted, refused)
 

@@ -286,7 +286,7 @@ def test_a_torn_last_line_is_ignored_and_not_glued_to_the_next(
 
 @pytest.fixture
 def throttling_sandbox() -> Iterator[ThreadedSandbox]:
-    faults = FaultPlan(seed=11, routes={"invitations": RouteFaults(rate_429=0.3, retry_after=0)})
+    faults = FaultPlan(seed=11, routes={"invitations": RouteFaults(rate_429=0.3, retry_after=1)})
     with running_sandbox(faults=faults) as running:
         yield running
 
