@@ -263,9 +263,6 @@ async def test_chaos_soak(
                 api_key=sandbox.api_key,
                 base_url=sandbox.base_url,
                 retry_policy=policy,
-                # 429s at random are no quota: pacing would slow the run to the rate that
-                # keeps them rare (tests/transport/test_pacing.py tests pacing at a quota)
-                rate_limit=None,
             ) as client:
                 template = await client.templates.create(
                     title="Soak", external_posting_id=f"soak-{SEED}"

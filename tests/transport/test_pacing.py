@@ -137,6 +137,58 @@ async def test_a_429_asking_for_no_wait_does_not_slow_anyone_down() -> None:
     assert pacer.throttled
 
 
+class Bucket:
+    """A token bucket on the fake clock: ``rate`` a second, ``burst`` at once."""
+
+    def __init__(self, fake: FakeTime, rate: float, burst: float = 5.0) -> None:
+        self.fake, self.rate, self.burst = fake, rate, burst
+        self.tokens, self.stamp = burst, fake.now
+
+    def answer(self) -> int:
+        now = self.fake.now
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 201
+        return 429
+
+
+async def test_refusals_at_random_do_not_drag_the_pace_down() -> None:
+    pacer, fake = controller()
+    for _ in range(200):  # unpaced, about 2,000 requests a second
+        pacer.observe(201, OK, await pacer.acquire())
+        fake.now += 0.0005
+    for n in range(3000):  # one in ten refused, whatever the pace
+        sent = await pacer.acquire()
+        fake.now += 0.0005
+        pacer.observe(429 if n % 10 == 5 else 201, THROTTLED, sent)
+    pace = pacer.pace
+    assert pace is not None
+    assert pace > 500, "the pace collapsed under refusals that no pace avoids"
+
+
+async def test_a_quota_is_still_followed_once_random_refusals_were_seen() -> None:
+    pacer, fake = controller()
+    pacer.observe(429, THROTTLED, await pacer.acquire())
+    for n in range(2000):  # one in ten refused at random, at a high pace
+        sent = await pacer.acquire()
+        fake.now += 0.0005
+        pacer.observe(429 if n % 10 == 5 else 201, THROTTLED, sent)
+    bucket = Bucket(fake, rate=50.0)
+    answers = []
+    for _ in range(1500):  # then a quota of 50 a second
+        sent = await pacer.acquire()
+        fake.now += 0.0005
+        answers.append(bucket.answer())
+        pacer.observe(answers[-1], THROTTLED, sent)
+    late = answers[-500:]
+    assert late.count(429) / len(late) < 0.05
+    pace = pacer.pace
+    assert pace is not None
+    assert pace < 60
+
+
 async def test_a_number_pins_a_ceiling_the_pace_never_exceeds() -> None:
     pacer, fake = controller(10)
     assert pacer.pace == 10.0
