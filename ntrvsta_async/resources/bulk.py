@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -272,9 +273,11 @@ class BulkRun:
         def on_retry(_: BaseException, __: float) -> None:
             """A worker's request waits to be retried: a stand-in takes the next input."""
             task = asyncio.current_task()
-            if task in crew and task not in waiting:
-                waiting.add(task)
-                if stand_ins and not source.exhausted and len(crew) < _CREW_CAP * self._concurrency:
+            if task not in crew or task in waiting:
+                return
+            waiting.add(task)
+            if stand_ins and not source.exhausted and len(crew) < _CREW_CAP * self._concurrency:
+                with contextlib.suppress(RuntimeError):  # the run is ending: no stand-in
                     crew.add(group.create_task(worker(invitations)))
 
         async def worker(invitations: _Creates) -> None:
