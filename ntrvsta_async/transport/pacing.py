@@ -423,7 +423,7 @@ def _policy_rate(headers: Mapping[str, str]) -> float | None:
     for first, params in _items(value):
         quota = _number(params.get("q", first))
         window = _number(params.get("w"))
-        if quota is not None and window:
+        if quota is not None and window and math.isfinite(quota / window):
             rates.append(max(quota / window, _FLOOR))
     return min(rates) if rates else None
 

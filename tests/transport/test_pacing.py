@@ -309,6 +309,20 @@ def test_any_header_values_leave_a_positive_finite_pace(headers: dict[str, str])
     assert 0 < pace < float("inf")
 
 
+async def test_a_published_quota_too_large_for_a_float_is_no_quota() -> None:
+    pacer, fake = controller()
+    pacer.observe(429, {"RateLimit-Policy": "1e308;w=1e-10", **THROTTLED}, 0.0)
+    pace = pacer.pace
+    assert pace is not None
+    assert 0 < pace < float("inf")
+    bucket = Bucket(fake, rate=50.0)
+    for _ in range(1500):  # a real quota of 50 a second is still followed
+        sent = await pacer.acquire()
+        fake.now += 0.0005
+        pacer.observe(bucket.answer(), THROTTLED, sent)
+    assert (pacer.pace or 0.0) < 60
+
+
 async def test_with_options_copies_share_the_pace(mock: aioresponses) -> None:
     mock.get(RESULTS, status=429, headers=THROTTLED)
     mock.get(RESULTS, payload={"items": []})
