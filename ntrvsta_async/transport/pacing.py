@@ -165,7 +165,7 @@ class RateController:
                 if epoch != self._epoch:
                     continue  # the pace was cut or held meanwhile: take a new turn
                 now = self._clock()
-            self._sent.append(now)
+            self._stamp(self._sent, now)
             if self._resumed is None:
                 self._resumed = now
             self._paced += self._throttled_at is not None
@@ -206,7 +206,7 @@ class RateController:
             elif sent >= self._cut_at and not self._is_noise(now):
                 self._cut(now)
         else:
-            self._admitted.append(now)
+            self._stamp(self._admitted, now)
             self._grow(now)
         if self.active:
             self._apply_headers(now, status, headers, policy)
@@ -218,6 +218,14 @@ class RateController:
         self._tat = tat + interval
         earliest = tat - max(0.0, _BURST - interval)
         return earliest if earliest > now else now
+
+    @staticmethod
+    def _stamp(stamps: deque[float], now: float) -> None:
+        """Add ``now`` to ``stamps``, dropping those past ``_WINDOW``: a long run paced at a
+        ceiling, never cut, keeps one window's worth, not one stamp per request."""
+        while stamps and stamps[0] < now - _WINDOW:
+            stamps.popleft()
+        stamps.append(now)
 
     @staticmethod
     def _per_second(stamps: deque[float], now: float, since: float) -> float | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -199,6 +201,27 @@ async def test_a_number_pins_a_ceiling_the_pace_never_exceeds() -> None:
     assert pacer.pace < 10.0
     await releases(pacer, fake, 200)
     assert pacer.pace == 10.0
+
+
+async def test_a_long_run_at_a_pinned_ceiling_keeps_a_bounded_memory() -> None:
+    pacer, fake = controller(1000.0)  # as create_many(rate_limit=) paces a long run
+    tracemalloc.start()
+    try:
+        await releases(pacer, fake, 3000)  # a full second's worth of stamps and more
+        fake.sleeps.clear()  # the fake clock's own record
+        before = tracemalloc.take_snapshot()
+        await releases(pacer, fake, 7000)
+        fake.sleeps.clear()  # the fake clock's own record
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    only = [tracemalloc.Filter(True, inspect.getsourcefile(RateController) or "?")]
+    grown = sum(
+        stat.size_diff
+        for stat in after.filter_traces(only).compare_to(before.filter_traces(only), "filename")
+    )
+    assert grown < 32_000, f"{grown} bytes kept for 7,000 more requests"
+    assert pacer.pace == 1000.0
 
 
 async def test_the_pace_climbs_back_after_a_cut_and_throttling_ends_when_quiet(
