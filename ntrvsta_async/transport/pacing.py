@@ -25,7 +25,8 @@ that publishes no quota (docs/contract.md#op-11):
   all at once after a pause; a decrease re-times requests already waiting.
 - A 429 with ``Retry-After: 0`` is no signal: the server asks for the request again at
   once, which is how random refusals (load shedding, injected faults) look; a quota
-  names a wait.
+  names a wait. Unless such refusals are most answers: a quota whose waits, under a
+  second, are rounded down to 0 looks so, and is then followed until throttling ends.
 
 Until the first 429, ``"adaptive"`` costs one attribute check per request and a counter
 per response; ``None`` turns it off; a number paces from the start and never exceeds it.
@@ -79,6 +80,9 @@ _SAMPLE: Final = 50
 """Answers over which the share of refusals is measured."""
 _NOISE_EVIDENCE: Final = 3
 """Refusals in a sample before its share may be taken for noise."""
+_NO_WAIT_MOST: Final = 0.6
+"""The share of answers (a moving average over about ``_SAMPLE``) that are 429s asking for no
+wait above which they are taken for throttling after all."""
 
 
 class RateController:
@@ -132,6 +136,10 @@ class RateController:
         self._fresh = [0, 0]
         """Answers, and 429s among them, to requests sent since the last cut."""
         self._noise = 0.0
+        self._no_waits = 0.0
+        """The share of recent answers that were 429s asking for no wait (a moving average)."""
+        self._no_wait_throttles = False
+        """True once those were most answers, until throttling ends."""
         self._last_share: tuple[int, float, float] | None = None
         """(answers so far, share of refusals, pace) when a cut was last weighed."""
         self._since = clock()
@@ -176,10 +184,15 @@ class RateController:
 
         A 429 with ``Retry-After: 0`` teaches nothing: the server asks for the request again
         at once, so the refusal is not tied to the rate (a shed request, a fault injected at
-        random); slowing everyone down for it would only lose throughput.
+        random); slowing everyone down for it would only lose throughput. When such 429s are
+        most answers, they are a quota's after all, and count until throttling ends.
         """
-        if status == 429 and parse_retry_after(headers) == 0.0:
-            return
+        no_wait = status == 429 and parse_retry_after(headers) == 0.0
+        self._no_waits += (no_wait - self._no_waits) / _SAMPLE
+        if no_wait and not self._no_wait_throttles:
+            if self._no_waits <= _NO_WAIT_MOST:
+                return
+            self._no_wait_throttles = True  # most answers: a quota rounding its waits down
         if not self.active and status != 429:
             if not self.enabled:
                 return
@@ -352,6 +365,7 @@ class RateController:
         )
         self._throttled_at = None
         self._noise, self._last_share = 0.0, None
+        self._no_wait_throttles = False
         self._answers.clear()
         if self.ceiling is None:
             self.active = False
