@@ -362,6 +362,45 @@ async def test_a_published_quota_too_large_for_a_float_is_no_quota() -> None:
     assert (pacer.pace or 0.0) < 60
 
 
+NUMBERS = st.one_of(
+    st.sampled_from(["0", "1e308", "1e-300", "-1", "nan", "inf", " 5 ", "1700000007"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+)
+HOSTILE_VALUES = st.one_of(
+    st.text(max_size=40),
+    NUMBERS,
+    st.builds(lambda q, w: f"{q};w={w}", NUMBERS, NUMBERS),
+    st.builds(lambda q, w: f'"p";q={q};w={w}', NUMBERS, NUMBERS),
+    st.builds(lambda r, t: f'"d";r={r};t={t}', NUMBERS, NUMBERS),
+)
+ANSWERS = st.lists(
+    st.tuples(
+        st.sampled_from([200, 201, 429, 429, 503]),
+        st.dictionaries(st.sampled_from(HEADER_NAMES), HOSTILE_VALUES, max_size=2),
+        st.floats(min_value=0, max_value=20),
+    ),
+    max_size=60,
+)
+
+
+@given(ANSWERS, st.sampled_from(["adaptive", 0.5, 7.0, 1000.0]))
+def test_any_sequence_of_answers_leaves_a_positive_finite_pace_under_the_ceiling(
+    answers: list[tuple[int, dict[str, str], float]], rate_limit: Any
+) -> None:
+    fake = FakeTime()
+    pacer = RateController(rate_limit, clock=fake.clock, wall=lambda: 1.7e9, sleep=fake.sleep)
+    for status, headers, step in answers:
+        sent = fake.now
+        fake.now += step
+        pacer.observe(status, headers, sent)
+        pace = pacer.pace
+        if pace is not None:
+            assert 0 < pace < float("inf")
+            if pacer.ceiling is not None:
+                assert pace <= pacer.ceiling
+
+
 async def test_with_options_copies_share_the_pace(mock: aioresponses) -> None:
     mock.get(RESULTS, status=429, headers=THROTTLED)
     mock.get(RESULTS, payload={"items": []})
