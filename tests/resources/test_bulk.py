@@ -401,3 +401,23 @@ async def test_on_a_callers_session_a_waiting_request_keeps_its_place(
     # One worker, and no pool of the run's own to cap the requests in flight: the refused
     # first input is retried before anything else is sent.
     assert order == list(range(6))
+
+
+async def test_the_users_retry_hook_hears_every_retry_while_stand_ins_run(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    state.delay = 0.01
+    state.refuse_first = 6
+    heard: list[float] = []
+    policy = RetryPolicy(on_retry=lambda _, wait: heard.append(wait))
+    async with NtrvstaClient(
+        api_key=API_KEY, base_url=client.base_url, rate_limit=None, retry_policy=policy
+    ) as own:
+        result = await own.invitations.create_many(requests(30), concurrency=3)
+    assert len(result.succeeded) == 30
+    assert [o.index for o in result.succeeded] == list(range(30))
+    assert heard == [0.5] * 6
+    assert len(state.arrivals) == 30 + 6, "each input sent once, plus its one retry"
+    assert state.max_in_flight <= 3
+
