@@ -307,7 +307,9 @@ class BulkRun:
                 if not reader_gone.is_set():
                     await outcomes.put(None)
 
-        wanted = self._concurrency if self._total is None else min(self._concurrency, self._total)
+        # Never a pool of 0 connections, which aiohttp takes for no limit at all (an input
+        # may say it is empty and still yield).
+        wanted = min(self._concurrency, self._total) if self._total else self._concurrency
         async with self._room(wanted, on_retry) as room:
             invitations, stand_ins = room.creates, room.stand_ins
             task = asyncio.create_task(workers())

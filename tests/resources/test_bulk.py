@@ -421,3 +421,31 @@ async def test_the_users_retry_hook_hears_every_retry_while_stand_ins_run(
     assert len(state.arrivals) == 30 + 6, "each input sent once, plus its one retry"
     assert state.max_in_flight <= 3
 
+
+class Misreported(list[InvitationRequest]):
+    """A list that says it is empty: its length is no bound on what it yields."""
+
+    def __len__(self) -> int:
+        return 0
+
+
+async def _brief(_: float) -> None:
+    await asyncio.sleep(0.02)
+
+
+async def test_an_input_whose_length_lies_keeps_the_concurrency(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    state.delay = 0.3
+    state.refuse_first = 4
+    # The refused requests are retried while their stand-ins' requests are still in flight.
+    policy = RetryPolicy(sleep=_brief)
+    async with NtrvstaClient(
+        api_key=API_KEY, base_url=client.base_url, rate_limit=None, retry_policy=policy
+    ) as own:
+        run = own.invitations.create_many(Misreported(requests(12)), concurrency=4)
+        outcomes = [o async for o in run]
+    assert sorted(o.index for o in outcomes) == list(range(12))
+    assert all(o.ok for o in outcomes)
+    assert state.max_in_flight == 4
