@@ -449,3 +449,28 @@ async def test_an_input_whose_length_lies_keeps_the_concurrency(
     assert sorted(o.index for o in outcomes) == list(range(12))
     assert all(o.ok for o in outcomes)
     assert state.max_in_flight == 4
+
+
+async def test_cancelling_the_consumer_during_a_retry_wait_leaves_no_task_and_closes_the_pool(
+    server: tuple[InvitationServer, NtrvstaClient],
+) -> None:
+    state, client = server
+    state.delay = 0.01
+    state.refuse_first = 3
+    before = asyncio.all_tasks()
+    seen: list[BulkOutcome] = []
+    consumer = asyncio.create_task(
+        _collect(client.invitations.create_many(requests(10**5), concurrency=3), seen)
+    )
+    for _ in range(400):  # until the refused three wait out their Retry-After
+        if len(state.refused) == 3 and len(seen) >= 5:
+            break
+        await asyncio.sleep(0.005)
+    assert len(state.refused) == 3
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    left = [task for task in asyncio.all_tasks() - before if "bulk.py" in repr(task)]
+    assert not left, "a worker outlived its run"
+    assert await _all_closed(state.connections), "the run's own pool was left open"
+    assert len(state.arrivals) <= len(seen) + 3 + 2 * 3
