@@ -34,7 +34,7 @@ NOTES: Final = """
   with that and is the figure to compare for what the SDK itself costs.
 - fan-out: both sides send the same bodies with the same pool and 16 requests in flight; the
   SDK adds argument checks, the candidate model, retry bookkeeping, the `Invitation` model
-  and one `BulkOutcome` per input, streamed through a bounded outbox. It encodes bodies with
+  and one `BulkOutcome` per input, streamed through a bounded `asyncio.Queue`. It encodes bodies with
   orjson (the `speed` extra) where the raw loop uses `json.dumps`, which pays for most of that.
   Rounds are short and many, so that load bursts hit few of them.
 - polling: the raw pager only runs `json.loads` and asks for each page when it is done with
@@ -46,7 +46,8 @@ NOTES: Final = """
   orjson decode and copies a keyed HMAC per secret; the bare check only decodes JSON.
 - quota: each run starts a fresh client that knows nothing of the quota; the requests it
   sends before the first 429 comes back (about one per worker) are refused in a first wave,
-  so the 429 share is shown for the whole run and after its first 2 s. The hand-written loop
+  so the 429 share is shown for the whole run and after its first 2 s; while they wait out
+  their Retry-After, stand-ins keep the run's places busy. The hand-written loop
   sleeps each 429's Retry-After and runs for a fixed time; the no-quota line compares the
   default client with one built with `rate_limit=None` (the controller's cost when idle).
 - memory: the poller runs with an inbox that keeps no keys, so the figure is the SDK's own
