@@ -34,8 +34,9 @@ NOTES: Final = """
   with that and is the figure to compare for what the SDK itself costs.
 - fan-out: both sides send the same bodies with the same pool and 16 requests in flight; the
   SDK adds argument checks, the candidate model, retry bookkeeping, the `Invitation` model
-  and one `BulkOutcome` per input, streamed through a bounded `asyncio.Queue`. It encodes bodies with
-  orjson (the `speed` extra) where the raw loop uses `json.dumps`, which pays for most of that.
+  and one `BulkOutcome` per input, streamed through a bounded `asyncio.Queue`. It encodes
+  bodies with orjson (the `speed` extra) where the raw loop uses `json.dumps`, which pays for
+  most of that.
   Rounds are short and many, so that load bursts hit few of them.
 - polling: the raw pager only runs `json.loads` and asks for each page when it is done with
   the one before. `results.list` decodes with orjson, builds one `ResultSummary` (with its
