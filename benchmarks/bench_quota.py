@@ -170,13 +170,18 @@ async def _session() -> aiohttp.ClientSession:
 
 
 async def measure_steady(
-    base_url: str, quota: float, concurrency: int, *, seconds: float = SECONDS
+    base_url: str,
+    quota: float,
+    concurrency: int,
+    *,
+    seconds: float = SECONDS,
+    at_least: int = AT_LEAST,
 ) -> Steady:
-    """A fresh client's ``create_many`` of ``quota * seconds`` invitations (``AT_LEAST`` at
+    """A fresh client's ``create_many`` of ``quota * seconds`` invitations (``at_least`` at
     the least) at ``quota``."""
     async with await _session() as session:
         await _control(session, base_url, quota)
-        count = max(AT_LEAST, round(quota * seconds))
+        count = max(at_least, round(quota * seconds))
         done, failed, elapsed = await _sdk_run(base_url, count, concurrency)
         admitted, refused = await _stats(session, base_url)
     return _steady(quota, concurrency, done, failed, elapsed, admitted, refused)

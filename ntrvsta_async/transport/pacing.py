@@ -74,12 +74,8 @@ _MAX_HOLD: Final = 60.0
 _EPOCH_SECONDS: Final = 1e9
 """A reset value above this is a Unix time, not a number of seconds."""
 _MARK_EVERY: Final = 16
-_NOISE_CAP: Final = 0.25
-"""The largest share of refusals that may pass for noise, refusals not tied to the rate."""
 _SAMPLE: Final = 50
-"""Answers over which the share of refusals is measured."""
-_NOISE_EVIDENCE: Final = 3
-"""Refusals in a sample before its share may be taken for noise."""
+"""Answers over which the share of 429s asking for no wait is averaged."""
 _NO_WAIT_MOST: Final = 0.6
 """The share of answers (a moving average over about ``_SAMPLE``) that are 429s asking for no
 wait above which they are taken for throttling after all."""
@@ -130,18 +126,10 @@ class RateController:
         self._epoch = 0
         self._sent: deque[float] = deque()
         self._admitted: deque[float] = deque()
-        self._answers: deque[bool] = deque(maxlen=_SAMPLE)
-        """Whether each of the last answers while paced was a 429."""
-        self._answered = 0
-        self._fresh = [0, 0]
-        """Answers, and 429s among them, to requests sent since the last cut."""
-        self._noise = 0.0
         self._no_waits = 0.0
         """The share of recent answers that were 429s asking for no wait (a moving average)."""
         self._no_wait_throttles = False
         """True once those were most answers, until throttling ends."""
-        self._last_share: tuple[int, float, float] | None = None
-        """(answers so far, share of refusals, pace) when a cut was last weighed."""
         self._since = clock()
         self._seen = 0
         self._marks: deque[tuple[float, int]] = deque(maxlen=8)
@@ -206,17 +194,12 @@ class RateController:
         policy = _policy_rate(headers)
         if policy is not None:
             self._policy = policy
-        self._answers.append(status == 429)
-        self._answered += 1
-        if sent >= self._cut_at:
-            self._fresh[0] += 1
-            self._fresh[1] += status == 429
         if status == 429:
             self._refused += 1
             self._last_429 = now
             if self._throttled_at is None:
                 self._start(now)
-            elif sent >= self._cut_at and not self._is_noise(now):
+            elif sent >= self._cut_at:
                 self._cut(now)
         else:
             self._stamp(self._admitted, now)
@@ -277,42 +260,6 @@ class RateController:
             self._epoch += 1
         logger.info("server throttling: pacing at ~%s req/s", _shown(self._rate))
 
-    def _is_noise(self, now: float) -> bool:
-        """Whether the refusals among the last answers are no more than noise: twice the
-        share that the cuts since a sample before left where it was (a quota's refusals fall
-        when the pace does; refusals at random keep their share whatever the pace). Cuts
-        found useless so are undone; a share that falls well below the noise ends it."""
-        if self._noise:
-            answered, refused = self._fresh
-            if answered >= _SAMPLE and refused < self._noise / 4 * answered:
-                self._noise = 0.0  # the refusals fell with the pace after all: a quota's
-                logger.info("server refusals follow the pace again: taken for throttling")
-                return False
-            return answered < _SAMPLE / 2 or refused <= 2 * self._noise * answered
-        answers = self._answers
-        refusals = sum(answers)
-        share = refusals / len(answers)
-        last = self._last_share
-        if last is not None and self._answered - last[0] < _SAMPLE:
-            return False
-        self._last_share = self._answered, share, self._rate
-        if (
-            last is not None
-            and refusals >= _NOISE_EVIDENCE
-            and 0.7 * last[1] <= share <= _NOISE_CAP
-        ):
-            self._noise = share
-            self._set(max(self._rate, last[2]))
-            self._w_max, self._cut_at = self._rate, now
-            self._epoch += 1
-            logger.info(
-                "server refusals at ~%.0f%% whatever the pace: not taken for throttling"
-                " below twice that",
-                100 * share,
-            )
-            return True
-        return False
-
     def _cut(self, now: float) -> None:
         """Multiplicative decrease from the pace or, lower, the rate admitted since sending
         resumed after the last cut (about the quota when the pace was above it), by at most
@@ -324,7 +271,6 @@ class RateController:
         if admitted is not None:
             base = min(base, max(admitted, base / 4))
         self._admitted.clear()
-        self._fresh = [0, 0]
         self._w_max = max(base, _FLOOR)
         self._set(max(base * _BETA, _FLOOR))
         self._cut_at = now
@@ -364,9 +310,7 @@ class RateController:
             _shown(self._rate),
         )
         self._throttled_at = None
-        self._noise, self._last_share = 0.0, None
         self._no_wait_throttles = False
-        self._answers.clear()
         if self.ceiling is None:
             self.active = False
             self._marks.clear()

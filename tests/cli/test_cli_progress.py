@@ -13,7 +13,7 @@ from ntrvsta_async.sandbox import FaultPlan, RouteFaults, SandboxServer
 async def test_the_terminal_bar_shows_the_pace_once_the_server_throttles(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    plan = FaultPlan(routes={"templates": RouteFaults(rate_429=1.0, retry_after=0)})
+    plan = FaultPlan(routes={"templates": RouteFaults(rate_429=1.0, retry_after=1)})
     async with (
         SandboxServer(faults=plan) as server,
         NtrvstaClient(api_key=server.api_key, base_url=server.base_url, max_retries=0) as client,
