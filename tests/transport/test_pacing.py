@@ -156,6 +156,22 @@ class Bucket:
         return 429
 
 
+async def test_a_quota_that_asks_for_no_wait_but_refuses_most_requests_is_followed() -> None:
+    pacer, fake = controller()
+    bucket = Bucket(fake, rate=50.0)
+    answers = []
+    for _ in range(3000):  # its waits, under a second, rounded down to 0
+        sent = await pacer.acquire()
+        fake.now += 0.0005
+        answers.append(bucket.answer())
+        pacer.observe(answers[-1], {"Retry-After": "0"}, sent)
+    late = answers[-500:]
+    assert late.count(429) / len(late) < 0.2, "kept sending at once into a spent quota"
+    pace = pacer.pace
+    assert pace is not None
+    assert pace < 60
+
+
 async def test_a_number_pins_a_ceiling_the_pace_never_exceeds() -> None:
     pacer, fake = controller(10)
     assert pacer.pace == 10.0
