@@ -28,7 +28,7 @@ from ntrvsta_async.errors import (
     ConfigurationError,
     NtrvstaError,
 )
-from ntrvsta_async.inbox.base import ClaimState, Inbox, settle
+from ntrvsta_async.inbox.base import ClaimState, Inbox, is_own_cancellation, settle
 from ntrvsta_async.models import Page, ResultSummary
 from ntrvsta_async.reconcile.checkpoint import Checkpoint
 from ntrvsta_async.reconcile.lease import Lease
@@ -544,8 +544,8 @@ class ResultPoller:
                 report = await self.run_once()
             except Exception:
                 logger.exception("reconcile %s: run failed; trying again next pass", self.name)
-            except asyncio.CancelledError:
-                if _cancelling():
+            except asyncio.CancelledError as exc:
+                if is_own_cancellation(exc):
                     raise
                 logger.exception("reconcile %s: run cancelled from inside; going on", self.name)
             else:
@@ -579,11 +579,6 @@ class ResultPoller:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-
-def _cancelling() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 class _LeaseLost(NtrvstaError):
