@@ -175,6 +175,8 @@ class RateController:
         random); slowing everyone down for it would only lose throughput. When such 429s are
         most answers, they are a quota's after all, and count until throttling ends.
         """
+        if not self.enabled:
+            return
         no_wait = status == 429 and parse_retry_after(headers) == 0.0
         self._no_waits += (no_wait - self._no_waits) / _SAMPLE
         if no_wait and not self._no_wait_throttles:
@@ -182,13 +184,9 @@ class RateController:
                 return
             self._no_wait_throttles = True  # most answers: a quota rounding its waits down
         if not self.active and status != 429:
-            if not self.enabled:
-                return
             seen = self._seen = self._seen + 1
             if not seen % _MARK_EVERY:
                 self._marks.append((self._clock(), seen))
-            return
-        if not self.enabled:
             return
         now = self._clock()
         policy = _policy_rate(headers)
