@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
+from ntrvsta_async.transport.pacing import shown_rate
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -35,9 +37,8 @@ def _pace_text(paced: Paced | None) -> str | None:
     """``paced at ~N req/s`` (and why) while ``paced`` paces its requests, else None."""
     if paced is None or (pace := paced.pace) is None:
         return None
-    figure = f"{pace:.0f}" if pace >= 1 else f"{pace:.1f}"
     reason = " (server throttling)" if paced.throttled else ""
-    return f"paced at ~{figure} req/s{reason}"
+    return f"paced at ~{shown_rate(pace)} req/s{reason}"
 
 
 class ProgressReporter(Protocol):

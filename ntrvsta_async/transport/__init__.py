@@ -2,7 +2,7 @@
 
 from ntrvsta_async.transport.auth import AuthScheme, redact
 from ntrvsta_async.transport.messages import Reply, Request, Response
-from ntrvsta_async.transport.pacing import RateControl, RateController
+from ntrvsta_async.transport.pacing import RateControl, RateController, shown_rate
 from ntrvsta_async.transport.retries import RetryPolicy, parse_http_date, parse_retry_after
 from ntrvsta_async.transport.session import SAFE_METHODS, UNCHANGED, Transport, Unchanged
 
@@ -21,4 +21,5 @@ __all__ = [
     "parse_http_date",
     "parse_retry_after",
     "redact",
+    "shown_rate",
 ]

@@ -46,7 +46,7 @@ from ntrvsta_async._checks import is_positive_number
 from ntrvsta_async.errors import ConfigurationError
 from ntrvsta_async.transport.retries import parse_retry_after
 
-__all__ = ["RateControl", "RateController"]
+__all__ = ["RateControl", "RateController", "shown_rate"]
 
 RateControl = Literal["adaptive"] | float | None
 """What ``rate_limit`` takes: ``"adaptive"``, a ceiling in requests per second, or None."""
@@ -256,7 +256,7 @@ class RateController:
             self._set(self._policy)
             self._w_max, self._cut_at = self._rate, now
             self._epoch += 1
-        logger.info("server throttling: pacing at ~%s req/s", _shown(self._rate))
+        logger.info("server throttling: pacing at ~%s req/s", shown_rate(self._rate))
 
     def _cut(self, now: float) -> None:
         """Multiplicative decrease from the pace or, lower, the rate admitted since sending
@@ -305,7 +305,7 @@ class RateController:
             now - self._throttled_at,
             self._paced,
             self._refused,
-            _shown(self._rate),
+            shown_rate(self._rate),
         )
         self._throttled_at = None
         self._no_wait_throttles = False
@@ -343,7 +343,9 @@ class RateController:
         self._epoch += 1
 
 
-def _shown(rate: float) -> str:
+def shown_rate(rate: float) -> str:
+    """A pace as it is shown in log lines and progress: whole requests per second, one
+    decimal below 10."""
     return f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"
 
 
