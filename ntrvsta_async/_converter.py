@@ -45,32 +45,50 @@ def _is_model(cls: Any) -> bool:
 
 
 # Strict primitives: JSON has distinct types, so "false" is never a bool and True never an int.
-def _structure_str(value: Any, _: type) -> str:
+# A null reads as an absent key: where the field's type admits None, each hook returns None.
+def _structure_str(value: Any, type_: Any) -> str | None:
     if isinstance(value, str):
         return value
-    raise TypeError(f"expected a string, got {_json_type(value)}")
+    _refuse_unless_null(value, type_, "a string")
+    return None
 
 
-def _structure_bool(value: Any, _: type) -> bool:
+def _structure_bool(value: Any, type_: Any) -> bool | None:
     if isinstance(value, bool):
         return value
-    raise TypeError(f"expected a boolean, got {_json_type(value)}")
+    _refuse_unless_null(value, type_, "a boolean")
+    return None
 
 
-def _structure_int(value: Any, _: type) -> int:
+def _structure_int(value: Any, type_: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    raise TypeError(f"expected an integer, got {_json_type(value)}")
+    _refuse_unless_null(value, type_, "an integer")
+    return None
 
 
-def _structure_float(value: Any, _: type) -> float:
+def _structure_float(value: Any, type_: Any) -> float | None:
     if isinstance(value, float):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    raise TypeError(f"expected a number, got {_json_type(value)}")
+    _refuse_unless_null(value, type_, "a number")
+    return None
+
+
+def _admits_none(type_: Any) -> bool:
+    """Whether ``type_`` is ``X | None``."""
+    return type(None) in get_args(type_)
+
+
+def _refuse_unless_null(value: Any, type_: Any, expected: str) -> None:
+    """Return for a null where ``type_`` admits one (the hook then returns None); otherwise
+    raise the error that ``value`` is not ``expected``."""
+    if value is None and _admits_none(type_):
+        return
+    raise TypeError(f"expected {expected}, got {_json_type(value)}")
 
 
 _RFC3339 = re.compile(
@@ -100,9 +118,10 @@ def parse_datetime(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _structure_datetime(value: Any, _: type) -> datetime:
+def _structure_datetime(value: Any, type_: Any) -> datetime | None:
     if not isinstance(value, str):
-        raise TypeError(f"expected an ISO-8601 timestamp string, got {_json_type(value)}")
+        _refuse_unless_null(value, type_, "an ISO-8601 timestamp string")
+        return None
     try:
         return parse_datetime(value)
     except ValueError:
@@ -116,7 +135,7 @@ def _is_timestamp_or_text(type_: Any) -> bool:
     } == {datetime, str}
 
 
-def _structure_timestamp_or_text(value: Any, _: type) -> datetime | str:
+def _structure_timestamp_or_text(value: Any, type_: Any) -> datetime | str | None:
     """OP-18: an aware datetime when the value reads as one; otherwise the value as text
     (a string as sent, any other JSON value as its JSON text), never an error."""
     if isinstance(value, str):
@@ -124,6 +143,8 @@ def _structure_timestamp_or_text(value: Any, _: type) -> datetime | str:
             return parse_datetime(value)
         except ValueError:
             return value
+    if value is None and _admits_none(type_):
+        return None
     return _json.dumps(value).decode()
 
 
@@ -159,6 +180,8 @@ def _make_tuple_hook(cls: Any) -> Callable[[Any, type], tuple[Any, ...]]:
 
     def structure_tuple(value: Any, _: type) -> tuple[Any, ...]:
         if not isinstance(value, list | tuple):
+            if value is None:  # every array field defaults to empty (see _make_model_hook)
+                return ()
             raise TypeError(f"expected an array, got {_json_type(value)}")
         out: list[Any] = []
         errors: list[Exception] = []
@@ -177,7 +200,7 @@ def _make_tuple_hook(cls: Any) -> Callable[[Any, type], tuple[Any, ...]]:
 
 
 def _not_none(type_: Any) -> Any:
-    """``X`` for ``X | None``: a null is read as an absent key, so no field's hook sees one."""
+    """``X`` for ``X | None``: the hook of ``X`` reads a null itself (``_refuse_unless_null``)."""
     args = get_args(type_)
     if get_origin(type_) not in (Union, types.UnionType) or type(None) not in args:
         return type_
@@ -185,14 +208,30 @@ def _not_none(type_: Any) -> Any:
     return rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007 - built from a tuple
 
 
+def _null_reads_as_default(cls: type, field: attrs.Attribute[Any]) -> None:
+    """Refuse a model whose optional field's default differs from what a null reads as
+    (None for ``X | None``, empty for an array), so that a null is always an absent key."""
+    if field.default is attrs.NOTHING:
+        return
+    null: Any = () if _is_homogeneous_tuple(field.type) else None
+    if field.default != null or (null is None and not _admits_none(field.type)):
+        raise TypeError(
+            f"{cls.__name__}.{field.name}: an optional field must be `X | None = None` or an"
+            " array defaulting to ()"
+        )
+
+
 def _make_model_hook(cls: type) -> Callable[[Any, type], Any]:
     """cattrs' generated hook for ``cls``, reading camelCase keys, behind one normalising step.
 
-    A value of null is the same as an absent key (the field's default applies); an alias
-    is read as its field's camelCase key; any other key goes to ``extra``. An object that
-    needs none of that (the usual answer) is handed to the generated hook as it is.
+    A value of null is the same as an absent key (each field's hook reads it as the field's
+    default); an alias is read as its field's camelCase key; any other key goes to
+    ``extra``. An object with none of those keys (the usual answer) goes to the generated
+    hook as it is.
     """
     fields = [field for field in attrs.fields(attrs.resolve_types(cls)) if field.name != EXTRA]
+    for field in fields:
+        _null_reads_as_default(cls, field)
     wire_keys = {to_camel(field.name): to_camel(field.name) for field in fields}
     primary = frozenset(wire_keys)
     for field in fields:
@@ -210,19 +249,22 @@ def _make_model_hook(cls: type) -> Callable[[Any, type], Any]:
         cls, converter, **overrides
     )
 
-    def structure_model(value: Any, _: type) -> Any:
+    def structure_model(value: Any, type_: Any) -> Any:
         if not isinstance(value, dict):  # what a JSON object decodes to
-            raise TypeError(f"expected an object, got {_json_type(value)}")
-        if primary.issuperset(value) and None not in value.values():
+            _refuse_unless_null(value, type_, "an object")
+            return None
+        if primary.issuperset(value):
             return generated(value, cls)
         known: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, item in value.items():
             name = wire_keys.get(key)
-            if name is None or name in known:
+            if name is None:
                 extra[key] = item
-            elif item is not None:
+            elif known.get(name) is None:  # a null is no value: a later key may set one
                 known[name] = item
+            elif item is not None:
+                extra[key] = item  # a second value for a field already set
         known[EXTRA] = extra
         return generated(known, cls)
 

@@ -234,7 +234,7 @@ def test_an_unknown_key_changes_nothing_but_extra(
     if data.draw(st.booleans()):
         key = data.draw(st.sampled_from(sorted({camel(f.name) for f in attrs.fields(cls)})))
         wire[key] = data.draw(json_values)
-    plain = {key: value for key, value in wire.items() if value is not None}
+    plain = {key: value for key, value in wire.items() if key in known_keys(cls)}
     with_unknown = {**plain, "zzUnknown": unknown}
 
     def outcome(value: dict[str, Any]) -> Any:
@@ -249,6 +249,45 @@ def test_an_unknown_key_changes_nothing_but_extra(
         assert built == expected
     else:
         assert built == attrs.evolve(expected, extra={**expected.extra, "zzUnknown": unknown})
+
+
+def known_keys(cls: type) -> set[str]:
+    """The wire keys of ``cls``'s fields: camelCase names, without aliases."""
+    return {camel(f.name) for f in attrs.fields(cls) if f.name != "extra"}
+
+
+@settings(max_examples=200, deadline=None)
+@pytest.mark.parametrize("cls", MODELS, ids=lambda cls: cls.__name__)
+@given(data=st.data())
+def test_a_null_reads_as_an_absent_key(cls: type, data: st.DataObject) -> None:
+    """A null in any field, known keys only or beside an unknown one, gives what leaving the
+    key out gives: the same model, or a refusal naming the same path."""
+    wire, _ = data.draw(payloads(cls))
+    key = data.draw(st.sampled_from(sorted(known_keys(cls))))
+    if data.draw(st.booleans()):
+        wire["zzUnknown"] = 1
+    absent = {k: v for k, v in wire.items() if k != key}
+
+    def outcome(value: dict[str, Any]) -> Any:
+        try:
+            return structure(value, cls)
+        except ResponseValidationError as exc:
+            return ("refused", exc.path)
+
+    assert outcome({**absent, key: None}) == outcome(absent)
+
+
+@attrs.frozen
+class DefaultsToZero:
+    """An optional field whose default a null cannot stand for."""
+
+    count: int | None = 0
+    extra: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
+
+
+def test_a_model_with_an_optional_field_a_null_cannot_default_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"DefaultsToZero\.count"):
+        converter.get_structure_hook(DefaultsToZero)
 
 
 @attrs.frozen
