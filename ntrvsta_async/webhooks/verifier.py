@@ -170,14 +170,11 @@ class WebhookVerifier:
         ``missing_signature``, ``malformed_signature``, ``malformed_timestamp``,
         ``missing_timestamp``, ``bad_signature``, ``stale_timestamp``, ``malformed_payload``.
         """
-        if body.__class__ is bytes:
-            raw = body
-        elif isinstance(body, (bytes, bytearray, memoryview)):
-            raw = bytes(body)
-        else:
+        if not isinstance(body, bytes | bytearray | memoryview):
             raise InvalidArgumentError(
                 "verify() needs the raw request body as bytes, before any decoding"
             )
+        raw = bytes(body)  # the same object when it is already bytes
         if len(raw) > self.max_body_size:
             raise _Error(
                 f"body of {len(raw)} bytes exceeds the {self.max_body_size} byte limit",
