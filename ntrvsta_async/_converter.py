@@ -125,7 +125,7 @@ def _structure_datetime(value: Any, type_: Any) -> datetime | None:
     try:
         return parse_datetime(value)
     except ValueError:
-        raise ValueError(f"expected an RFC 3339 timestamp, got {value[:40]!r}") from None
+        raise ValueError("expected an RFC 3339 timestamp, got a string that is not one") from None
 
 
 def _is_timestamp_or_text(type_: Any) -> bool:
@@ -209,15 +209,22 @@ def _not_none(type_: Any) -> Any:
 
 
 def _null_reads_as_default(cls: type, field: attrs.Attribute[Any]) -> None:
-    """Refuse a model whose optional field's default differs from what a null reads as
-    (None for ``X | None``, empty for an array), so that a null is always an absent key."""
+    """Refuse a field where a null would not read as an absent key: a required field can be
+    neither ``X | None`` nor an array; an optional one is ``X | None = None`` or an array
+    defaulting to ``()``."""
+    optional = _admits_none(field.type)
+    array = _is_homogeneous_tuple(_not_none(field.type))
     if field.default is attrs.NOTHING:
-        return
-    null: Any = () if _is_homogeneous_tuple(field.type) else None
-    if field.default != null or (null is None and not _admits_none(field.type)):
+        reads_as_absent = not optional and not array
+    elif array:
+        reads_as_absent = not optional and field.default == ()
+    else:
+        reads_as_absent = optional and field.default is None
+    if not reads_as_absent:
         raise TypeError(
-            f"{cls.__name__}.{field.name}: an optional field must be `X | None = None` or an"
-            " array defaulting to ()"
+            f"{cls.__name__}.{field.name}: a null must read as an absent key, so a required"
+            " field is neither `X | None` nor an array, and an optional one is"
+            " `X | None = None` or an array defaulting to ()"
         )
 
 
@@ -296,9 +303,13 @@ def _describe(exc: BaseException, type_: Any) -> str:
 
 
 def structure(data: Any, cls: type[T], *, path: str = "$") -> T:
-    """Build ``cls`` from decoded JSON, raising only ``ResponseValidationError``."""
+    """Build ``cls`` from decoded JSON, raising only ``ResponseValidationError``.
+
+    A model class that breaks a rule of this module raises ``TypeError`` instead: the fault
+    is in the model, not in the response."""
+    hook = converter.get_structure_hook(cls)
     try:
-        return converter.structure(data, cls)
+        return hook(data, cls)  # type: ignore[no-any-return]
     except Exception as exc:
         if isinstance(exc, cattrs.BaseValidationError):
             messages = [

@@ -285,9 +285,53 @@ class DefaultsToZero:
     extra: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
 
 
-def test_a_model_with_an_optional_field_a_null_cannot_default_is_refused() -> None:
-    with pytest.raises(TypeError, match=r"DefaultsToZero\.count"):
-        converter.get_structure_hook(DefaultsToZero)
+@attrs.frozen
+class ArrayOrNone:
+    """An array that may also be None: a null would read as () where absent reads as None."""
+
+    tags: tuple[str, ...] | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
+
+
+@attrs.frozen
+class RequiredArray:
+    """A required array: a null would read as () where absent is refused."""
+
+    tags: tuple[str, ...]
+    extra: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
+
+
+@attrs.frozen
+class RequiredOrNone:
+    """A required field that admits None: a null would pass where absent is refused."""
+
+    name: str | None
+    extra: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
+
+
+@pytest.mark.parametrize(
+    ("cls", "field"),
+    [
+        (DefaultsToZero, "count"),
+        (ArrayOrNone, "tags"),
+        (RequiredArray, "tags"),
+        (RequiredOrNone, "name"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else value.__name__,
+)
+def test_a_model_where_a_null_would_not_read_as_absent_is_refused(cls: type, field: str) -> None:
+    """The fault is the model's, so it is a TypeError naming the field, never a refusal of
+    the response."""
+    with pytest.raises(TypeError, match=rf"{cls.__name__}\.{field}: a null must read as"):
+        structure({}, cls)
+
+
+def test_an_unreadable_timestamp_is_refused_without_its_value() -> None:
+    value = "sk_live_0123456789abcdef-not-a-time"
+    with pytest.raises(ResponseValidationError) as info:
+        Template.from_dict({"templateId": "tpl_1", "createdAt": value})
+    assert info.value.path == "$.createdAt"
+    assert "sk_live" not in f"{info.value} {info.value!r} {info.value.message}"
 
 
 @attrs.frozen
