@@ -326,7 +326,7 @@ def _decode_json_or_none(body: bytes) -> Any:
 
 
 def _has_result_id(data: Any) -> bool:
-    return isinstance(data, dict) and "resultId" in data
+    return isinstance(data, dict) and data.get("resultId") is not None
 
 
 def _parse_event(body: bytes, idempotency_key: str | None) -> ResultCompletedEvent:
@@ -336,7 +336,7 @@ def _parse_event(body: bytes, idempotency_key: str | None) -> ResultCompletedEve
         raise _Error("body is not valid JSON", reason="malformed_payload") from None
     if not isinstance(data, dict):
         raise _Error("body is not a JSON object", reason="malformed_payload")
-    if "resultId" not in data and _has_result_id(data.get("data")):
+    if data.get("resultId") is None and _has_result_id(data.get("data")):
         data = _unwrap_envelope(data)
     result_id = data.get("resultId")
     if not isinstance(result_id, str) or not result_id.strip():
@@ -353,18 +353,20 @@ def _parse_event(body: bytes, idempotency_key: str | None) -> ResultCompletedEve
 
 
 def _unwrap_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
-    """``{"type", "id", "data": {...}}`` -> the ``data`` object, envelope fields filling gaps."""
+    """``{"type", "id", "data": {...}}`` -> the ``data`` object, envelope fields filling gaps.
+
+    A gap is a key ``data`` lacks or holds null; a null in the envelope fills none."""
     data = dict(envelope["data"])
-    has_event = "event" in data or "type" in data
+    has_event = data.get("event") is not None or data.get("type") is not None
     for key, value in envelope.items():
-        if key == "data":
+        if key == "data" or value is None:
             continue
         if key == "id":
-            data.setdefault("eventId", value)
+            key = "eventId"
         elif key in ("type", "event"):
-            if not has_event:
-                data["event"] = value
-                has_event = True
-        else:
-            data.setdefault(key, value)
+            if has_event:
+                continue
+            key, has_event = "event", True
+        if data.get(key) is None:
+            data[key] = value
     return data

@@ -304,6 +304,41 @@ def test_enveloped_body_is_unwrapped() -> None:
     assert event.candidate.email == "e@example.com"
 
 
+@pytest.mark.parametrize(
+    ("envelope", "null_key"),
+    [
+        ({"data": {"resultId": "r"}}, "resultId"),
+        ({"type": "result.completed", "data": {"resultId": "r"}}, "data.event"),
+        ({"type": "result.completed", "data": {"resultId": "r"}}, "data.type"),
+        ({"id": "evt_1", "data": {"resultId": "r"}}, "data.eventId"),
+        ({"occurredAt": "2026-05-09T07:35:25Z", "data": {"resultId": "r"}}, "data.occurredAt"),
+        ({"type": "result.completed", "data": {"resultId": "r"}}, "event"),
+    ],
+)
+def test_a_null_in_an_envelope_reads_as_an_absent_key(
+    envelope: dict[str, Any], null_key: str
+) -> None:
+    """Inside ``data`` or around it, a null is no value: the envelope still fills the gap."""
+    with_null = json.loads(json.dumps(envelope))
+    target = with_null["data"] if null_key.startswith("data.") else with_null
+    target[null_key.removeprefix("data.")] = None
+
+    def verified(payload: dict[str, Any]) -> ResultCompletedEvent:
+        body = json.dumps(payload).encode()
+        event = verifier().verify(body, sig(hex_hmac(SECRET, body)))
+        assert isinstance(event, ResultCompletedEvent)
+        return event
+
+    expected = verified(envelope)
+    event = verified(with_null)
+    assert (event.result_id, event.event, event.event_id, event.occurred_at) == (
+        expected.result_id,
+        expected.event,
+        expected.event_id,
+        expected.occurred_at,
+    )
+
+
 def test_top_level_result_id_wins_over_data() -> None:
     body = json.dumps({"resultId": "top", "data": {"resultId": "inner"}}).encode()
     event = verifier().verify(body, sig(hex_hmac(SECRET, body)))
