@@ -253,6 +253,19 @@ class InboxContract:
         with pytest.raises(InvalidArgumentError, match="keys"):
             await inbox.claim(keys)  # type: ignore[arg-type]
 
+    @pytest.mark.parametrize(
+        ("name", "value", "fence"),
+        [(7, "v", None), ("c", b"v", None), ("c", "v", "3"), ("c", "v", True)],
+    )
+    async def test_bad_checkpoint_is_an_invalid_argument(
+        self, inbox: Inbox, name: object, value: object, fence: object
+    ) -> None:
+        with pytest.raises(InvalidArgumentError, match="checkpoint"):
+            await inbox.set_checkpoint(name, value, fence=fence)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError, match="checkpoint"):
+            await inbox.get_checkpoint(7)  # type: ignore[arg-type]
+        assert await inbox.get_checkpoint("c") is None
+
     # -- the two ids of one result (docs/contract.md#op-8) ---------------------------------
 
     async def test_webhook_first_then_poller_with_the_url_only(self, inbox: Inbox) -> None:

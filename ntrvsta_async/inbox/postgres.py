@@ -32,6 +32,7 @@ from ntrvsta_async.inbox.base import (
     ClaimState,
     Inbox,
     ResultKeys,
+    check_checkpoint,
     check_ttl,
     fence_after,
     is_own_cancellation,
@@ -633,6 +634,7 @@ class PostgresInbox(Inbox):
 
     async def get_checkpoint(self, name: str) -> str | None:
         """See ``Inbox.get_checkpoint``."""
+        check_checkpoint(name)
         pool = await self._db.pool()
         async with self._db.errors():
             value = await pool.fetchval(self._sql_get_checkpoint, name)
@@ -640,6 +642,7 @@ class PostgresInbox(Inbox):
 
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """See ``Inbox.set_checkpoint``."""
+        check_checkpoint(name, value, fence)
 
         async def work(conn: Connection) -> bool:
             while True:
