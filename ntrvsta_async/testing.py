@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 import pytest
 
-from ntrvsta_async.errors import InvalidArgumentError
+from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError
 from ntrvsta_async.inbox import Claim, ClaimState, Inbox
 
 if TYPE_CHECKING:
@@ -155,6 +155,22 @@ class InboxContract:
             def elapse(self):
                 return asyncio.sleep
     """
+
+    async def test_every_call_after_close_is_a_configuration_error(self, inbox: Inbox) -> None:
+        await inbox.close()
+        calls: list[Callable[[], Awaitable[object]]] = [
+            lambda: inbox.claim(_RID),
+            lambda: inbox.renew(_RID, "token"),
+            lambda: inbox.complete(_RID, "token"),
+            lambda: inbox.release(_RID, "token"),
+            lambda: inbox.is_done(_RID),
+            lambda: inbox.get_checkpoint("cursor"),
+            lambda: inbox.set_checkpoint("cursor", "c1"),
+        ]
+        for call in calls:
+            with pytest.raises(ConfigurationError, match="is closed"):
+                await call()
+        await inbox.close()  # closing again is harmless
 
     async def test_backend_is_an_inbox(self, inbox: Inbox) -> None:
         assert isinstance(inbox, Inbox)

@@ -25,7 +25,7 @@ from typing import Self, TypeVar
 import attrs
 
 from ntrvsta_async._checks import is_positive_number
-from ntrvsta_async.errors import InvalidArgumentError
+from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError
 
 __all__ = [
     "Claim",
@@ -240,6 +240,12 @@ def is_own_cancellation(exc: BaseException) -> bool:
 def new_token() -> str:
     """A fresh, unguessable claim token."""
     return secrets.token_hex(16)
+
+
+def check_open(closed: bool, what: str = "inbox") -> None:
+    """Refuse a call on a store that was closed: after ``close()`` every call raises this."""
+    if closed:
+        raise ConfigurationError(f"this {what} is closed")
 
 
 def check_ttl(ttl: object) -> None:

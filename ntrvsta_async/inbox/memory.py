@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import attrs
 
-from ntrvsta_async.errors import ConfigurationError
 from ntrvsta_async.inbox.base import (
     Claim,
     ClaimState,
     Inbox,
     ResultKeys,
     check_checkpoint,
+    check_open,
     check_ttl,
     fence_after,
     new_token,
@@ -47,8 +47,7 @@ class MemoryInbox(Inbox):
         return f"MemoryInbox({state})"
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise ConfigurationError("this inbox is closed")
+        check_open(self._closed)
 
     async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
         """See ``Inbox.claim``."""

@@ -33,6 +33,7 @@ from ntrvsta_async.inbox.base import (
     Inbox,
     ResultKeys,
     check_checkpoint,
+    check_open,
     check_ttl,
     fence_after,
     is_own_cancellation,
@@ -232,8 +233,7 @@ class Database:
 
     async def pool(self) -> asyncpg.Pool[Any]:
         """The pool, created (from the DSN) and the schema ensured on first use."""
-        if self.closed:
-            raise ConfigurationError("this PostgreSQL inbox or lease is closed")
+        check_open(self.closed, "PostgreSQL inbox or lease")
         if self._ready and self._pool is not None:
             return self._pool
         async with self._lock, self.errors():

@@ -21,6 +21,7 @@ from ntrvsta_async.inbox.base import (
     Inbox,
     ResultKeys,
     check_checkpoint,
+    check_open,
     check_ttl,
     new_token,
     result_keys,
@@ -217,8 +218,7 @@ class RedisInbox(Inbox):
         return f"RedisInbox({self._where!r}, prefix={self._prefix!r}, {state})"
 
     def _redis(self) -> Redis:
-        if self._closed:
-            raise ConfigurationError("this inbox is closed")
+        check_open(self._closed)
         if self._client is None:
             self._client = new_redis_client(
                 self._url,

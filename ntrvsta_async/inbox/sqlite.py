@@ -19,6 +19,7 @@ from ntrvsta_async.inbox.base import (
     Inbox,
     ResultKeys,
     check_checkpoint,
+    check_open,
     check_ttl,
     fence_after,
     new_token,
@@ -100,8 +101,7 @@ class SQLiteInbox(Inbox):
         return f"SQLiteInbox({self._path!r}, {state})"
 
     async def _connection(self) -> aiosqlite.Connection:
-        if self._closed:
-            raise ConfigurationError("this inbox is closed")
+        check_open(self._closed)
         if self._conn is None:
             conn: aiosqlite.Connection = await self._aiosqlite.connect(
                 self._path, isolation_level=None

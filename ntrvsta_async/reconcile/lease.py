@@ -13,6 +13,7 @@ from typing import Final, Protocol, Self, runtime_checkable
 
 from ntrvsta_async._checks import is_positive_number
 from ntrvsta_async.errors import ConfigurationError
+from ntrvsta_async.inbox.base import check_open
 
 __all__ = ["Lease", "RenewingLease"]
 
@@ -96,8 +97,7 @@ class RenewingLease(abc.ABC):
         """The store, without any password, for reprs."""
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise ConfigurationError("this lease is closed")
+        check_open(self._closed, "lease")
 
     def __repr__(self) -> str:
         if self._closed:

@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-InboxFactory = Callable[[FakeClock], Inbox]
 
 
 @pytest.fixture
@@ -54,22 +51,6 @@ class TestSQLiteInbox(InboxContract):
     async def inbox(self, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Inbox]:
         async with SQLiteInbox(tmp_path / "inbox.sqlite3", clock=clock) as opened:
             yield opened
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def make_inbox(request: pytest.FixtureRequest, tmp_path: Path) -> InboxFactory:
-    if request.param == "memory":
-        return lambda clock: MemoryInbox(clock=clock)
-    return lambda clock: SQLiteInbox(tmp_path / "inbox.sqlite3", clock=clock)
-
-
-async def test_closed_inbox_refuses_use(make_inbox: InboxFactory, clock: FakeClock) -> None:
-    inbox = make_inbox(clock)
-    async with inbox:
-        await inbox.claim("k")
-    with pytest.raises(ConfigurationError, match="closed"):
-        await inbox.claim("k")
-    await inbox.close()
 
 
 async def test_sqlite_state_survives_close_and_reopen(tmp_path: Path, clock: FakeClock) -> None:

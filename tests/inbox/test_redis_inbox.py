@@ -57,15 +57,6 @@ class TestRedisInboxContract(InboxContract):
         return asyncio.sleep
 
 
-async def test_closed_inbox_refuses_use(redis_server: str) -> None:
-    inbox = RedisInbox(redis_server)
-    async with inbox:
-        await inbox.claim("k")
-    with pytest.raises(ConfigurationError, match="closed"):
-        await inbox.claim("k")
-    await inbox.close()
-
-
 async def test_expired_claim_is_taken_over_on_the_server_clock(inbox: RedisInbox) -> None:
     crashed = await inbox.claim("k", ttl=0.3)
     assert crashed.token is not None
