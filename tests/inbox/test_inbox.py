@@ -152,3 +152,19 @@ def test_the_backends_load_on_first_use_under_both_packages() -> None:
     assert reconcile.RedisInbox is inbox.RedisInbox
     with pytest.raises(AttributeError):
         _ = inbox.NoSuchInbox
+
+
+def test_dir_lists_the_lazy_backends_without_loading_them() -> None:
+    code = (
+        "import sys, ntrvsta_async.inbox as inbox, ntrvsta_async.reconcile as reconcile\n"
+        "names = {'SQLiteInbox', 'RedisInbox', 'PostgresInbox'}\n"
+        "assert names <= set(dir(inbox)), dir(inbox)\n"
+        "assert names | {'RedisLease', 'PostgresLease'} <= set(dir(reconcile)), dir(reconcile)\n"
+        "lazy = ('ntrvsta_async.inbox.sqlite', 'ntrvsta_async.inbox.redis',"
+        " 'ntrvsta_async.inbox.postgres', 'ntrvsta_async.reconcile.redis_lease')\n"
+        "print(','.join(m for m in lazy if m in sys.modules))\n"
+    )
+    result = subprocess.run(  # noqa: S603 - the interpreter running the tests
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
