@@ -8,6 +8,7 @@ refuses the unknown id with 404); one that ignores it answers with results anywa
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -97,6 +98,7 @@ async def _filter_finding(
     names: tuple[str, ...],
     assumption: str,
 ) -> Finding:
+    found = functools.partial(Finding, op="OP-8", check=check, assumption=assumption)
     assumed = getattr(contract, field)
     value = _no_match_value(field)
     tried: list[str] = []
@@ -108,21 +110,13 @@ async def _filter_finding(
             continue
         observed = f"{name}={_shown(field, value)} {outcome}"
         if name == assumed:
-            return Finding(
-                op="OP-8", check=check, assumption=assumption, observed=observed, status=Status.OK
-            )
-        return Finding(
-            op="OP-8",
-            check=check,
-            assumption=assumption,
+            return found(observed=observed, status=Status.OK)
+        return found(
             observed=f"{'; '.join(tried)}; {observed}",
             status=Status.DIFFERS,
             override={field: name},
         )
-    return Finding(
-        op="OP-8",
-        check=check,
-        assumption=assumption,
+    return found(
         observed="; ".join(tried),
         status=Status.DIFFERS,
         advice=_IGNORED_FIX[field],
