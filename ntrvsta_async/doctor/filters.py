@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ntrvsta_async.assumptions import Contract
-from ntrvsta_async.doctor._shared import describe, not_run, unique
+from ntrvsta_async.doctor._shared import describe, name_found, not_run, unique
 from ntrvsta_async.doctor.paging import find_items, items_of
 from ntrvsta_async.doctor.probe import Exchange, Probe
 from ntrvsta_async.doctor.report import Finding, Status
@@ -109,13 +109,7 @@ async def _filter_finding(
             tried.append(f"{name}: {_ignored(ex, items_key)}")
             continue
         observed = f"{name}={_shown(field, value)} {outcome}"
-        if name == assumed:
-            return found(observed=observed, status=Status.OK)
-        return found(
-            observed=f"{'; '.join(tried)}; {observed}",
-            status=Status.DIFFERS,
-            override={field: name},
-        )
+        return name_found(found, contract, field, name, observed, tried)
     return found(
         observed="; ".join(tried),
         status=Status.DIFFERS,

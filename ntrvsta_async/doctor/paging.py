@@ -13,7 +13,7 @@ from ntrvsta_async.assumptions import (
     TOKEN_KEY_PATTERN,
     Contract,
 )
-from ntrvsta_async.doctor._shared import describe, ms, names, not_run, unique
+from ntrvsta_async.doctor._shared import describe, ms, name_found, names, not_run, unique
 from ntrvsta_async.doctor.probe import Exchange, Probe
 from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
 
@@ -288,15 +288,8 @@ async def _page_size(
         ex = await probe.send("GET", path, params={name: "1"})
         count = items_of(ex, items_key)
         if count is not None and len(count) == 1:
-            if name == contract.param_limit:
-                finding = found(observed=f"{name}=1 gave a page of 1 result", status=Status.OK)
-            else:
-                finding = found(
-                    observed=f"{'; '.join(tried)}; {name}=1 gave a page of 1 result",
-                    status=Status.DIFFERS,
-                    override={"param_limit": name},
-                )
-            return name, ex, finding
+            observed = f"{name}=1 gave a page of 1 result"
+            return name, ex, name_found(found, contract, "param_limit", name, observed, tried)
         outcome = f"{len(count)} results" if count is not None else describe(ex)
         tried.append(f"{name}=1 gave {outcome}")
     return (
@@ -390,13 +383,7 @@ async def _second_page(
             tried.append(f"{name}: the first page again (parameter ignored)")
             continue
         observed = f"{name}=<token> returned the next page ({len(page)} result(s), none repeated)"
-        if name == contract.param_cursor:
-            return found(observed=observed, status=Status.OK)
-        return found(
-            observed=f"{'; '.join(tried)}; {observed}",
-            status=Status.DIFFERS,
-            override={"param_cursor": name},
-        )
+        return name_found(found, contract, "param_cursor", name, observed, tried)
     return found(
         observed="; ".join(tried),
         status=Status.DIFFERS,

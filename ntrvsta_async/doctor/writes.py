@@ -12,7 +12,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from ntrvsta_async.assumptions import TEMPLATE_ID_PLACEHOLDER, Contract
-from ntrvsta_async.doctor._shared import describe, names
+from ntrvsta_async.doctor._shared import describe, name_found, names
 from ntrvsta_async.doctor.probe import Exchange, Probe
 from ntrvsta_async.doctor.report import Finding, Status
 from ntrvsta_async.resources import reused_flag
@@ -235,8 +235,9 @@ async def check_invitations(
 
     first = await probe.send("POST", concrete(assumed), json=body)
     used = assumed
+    tried: list[str] = []
     if first.status in (404, 405):
-        tried = [f"{assumed}: {describe(first)}"]
+        tried.append(f"{assumed}: {describe(first)}")
         for alternative in INVITATION_PATHS:
             if alternative == assumed:
                 continue
@@ -256,14 +257,7 @@ async def check_invitations(
                     observed="not checked: no invitation path answered", status=Status.UNKNOWN
                 ),
             ]
-        path_finding = invitation_path(
-            observed=f"{'; '.join(tried)}; {used}: HTTP {first.status}",
-            status=Status.DIFFERS,
-            override={"invitations_path": used},
-        )
-    elif first.ok:
-        path_finding = invitation_path(observed=f"{assumed}: HTTP {first.status}", status=Status.OK)
-    else:
+    elif not first.ok:
         refused = first.status in (400, 422)
         return [
             invitation_path(
@@ -280,9 +274,10 @@ async def check_invitations(
                 observed="not checked: the invitation was not created", status=Status.UNKNOWN
             ),
         ]
+    observed = f"{used}: HTTP {first.status}"
     second = await probe.send("POST", concrete(used), json=body)
     return [
-        path_finding,
+        name_found(invitation_path, contract, "invitations_path", used, observed, tried),
         _create_reuse(
             check="invitation-reuse",
             kind="invitation",
