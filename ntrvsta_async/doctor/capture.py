@@ -342,13 +342,8 @@ def analyse_delivery(
     clock: Callable[[], float] = time.time,
 ) -> DeliveryAnalysis:
     """Analyse one delivery: signature form and secret, SDK verdict, headers, payload fields."""
-    secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not secret_list or not all(isinstance(s, str) and s for s in secret_list):
-        raise ConfigurationError("capture needs at least one non-empty signing secret")
-    try:
-        keys = [SigningKey(secret) for secret in secret_list]
-    except UnicodeEncodeError:
-        raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
+    secret_list = _secret_list(secrets)
+    keys = [SigningKey(secret) for secret in secret_list]
     items = _header_items(headers)
     value = _first(items, WEBHOOK_SIGNATURE_HEADER)
     header_timestamp = _first(items, WEBHOOK_TIMESTAMP_HEADER)
@@ -402,6 +397,20 @@ def analyse_delivery(
         event=event,
         result_id=result_id,
     )
+
+
+def _secret_list(secrets: str | Sequence[str]) -> list[str]:
+    """The signing secrets as a list: at least one, each a non-empty string encodable as UTF-8
+    (else ConfigurationError)."""
+    secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not secret_list or not all(isinstance(s, str) and s for s in secret_list):
+        raise ConfigurationError("capture needs at least one non-empty signing secret")
+    try:
+        for secret in secret_list:
+            secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
+    return secret_list
 
 
 def _text(value: Any) -> str | None:
@@ -541,9 +550,7 @@ class CaptureRecorder:
         on_capture: Callable[[DeliveryAnalysis], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._secrets = [secrets] if isinstance(secrets, str) else list(secrets)
-        if not self._secrets or not all(isinstance(s, str) and s for s in self._secrets):
-            raise ConfigurationError("capture needs at least one non-empty signing secret")
+        self._secrets = _secret_list(secrets)
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.tolerance = tolerance
