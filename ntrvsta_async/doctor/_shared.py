@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 
+from ntrvsta_async.assumptions import Contract
 from ntrvsta_async.doctor.probe import Exchange
 from ntrvsta_async.doctor.report import Finding, Status
 from ntrvsta_async.transport.responses import error_fields
 
-__all__ = ["describe", "ms", "names", "not_run", "unique"]
+__all__ = ["describe", "ms", "name_found", "names", "not_run", "unique"]
 
 
 def ms(seconds: float) -> str:
@@ -36,6 +38,24 @@ def describe(exchange: Exchange) -> str:
 def not_run(op: str, check: str, assumption: str, why: str) -> Finding:
     """An UNKNOWN finding for a check that could not run, saying why."""
     return Finding(op=op, check=check, assumption=assumption, observed=why, status=Status.UNKNOWN)
+
+
+def name_found(
+    found: functools.partial[Finding],
+    contract: Contract,
+    field: str,
+    name: str,
+    observed: str,
+    tried: Sequence[str],
+) -> Finding:
+    """The finding once a search found ``name`` working (``observed``): OK when it is the one
+    the ``Contract`` field ``field`` holds, else DIFFERS after the names ``tried`` before it,
+    with the override setting ``field`` to it."""
+    if name == getattr(contract, field):
+        return found(observed=observed, status=Status.OK)
+    return found(
+        observed="; ".join([*tried, observed]), status=Status.DIFFERS, override={field: name}
+    )
 
 
 def unique(values: Iterable[str]) -> list[str]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from ntrvsta_async.assumptions import REQUEST_ID_HEADERS, Contract
-from ntrvsta_async.doctor._shared import describe, not_run
+from ntrvsta_async.doctor._shared import describe
 from ntrvsta_async.doctor.probe import AUTH_FORMS, AuthForm, Exchange, Probe
 from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
 from ntrvsta_async.transport.responses import error_fields
@@ -28,17 +29,16 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
         and isinstance(ex.body, Mapping)
         and ex.body.get("message") == "Missing Authentication Token"
     )
+    base_url = functools.partial(Finding, op="OP-1", check="base-url", assumption=base)
+    error_shape = functools.partial(Finding, op="OP-10", check="error-shape", assumption=shape)
     if ex.status is None:
         return [
-            Finding(
-                op="OP-1",
-                check="base-url",
-                assumption=base,
+            base_url(
                 observed=f"GET {probe.url(path)}: {ex.describe()}",
                 status=Status.DIFFERS,
                 advice="check --base-url (scheme, host, port and stage path such as /dev)",
             ),
-            not_run("OP-10", "error-shape", shape, "not checked: the base URL did not answer"),
+            error_shape(observed="not checked: the base URL did not answer", status=Status.UNKNOWN),
         ]
     if ex.status == 404 or gateway_404:
         why = (
@@ -47,55 +47,42 @@ async def check_base_url_and_errors(probe: Probe, contract: Contract) -> list[Fi
             else "HTTP 404 without a key: there is no such route"
         )
         return [
-            Finding(
-                op="OP-1",
-                check="base-url",
-                assumption=base,
+            base_url(
                 observed=f"GET {probe.url(path)}: {why}",
                 status=Status.DIFFERS,
                 advice="check the stage path of --base-url (for example https://host/dev)",
             ),
-            not_run("OP-10", "error-shape", shape, "not checked: the results route was not found"),
+            error_shape(
+                observed="not checked: the results route was not found", status=Status.UNKNOWN
+            ),
         ]
     exists = " (the route exists)" if ex.ok or ex.status in (401, 403) else ""
-    findings = [
-        Finding(
-            op="OP-1",
-            check="base-url",
-            assumption=base,
+    return [
+        base_url(
             observed=f"GET {probe.url(path)} without a key: {ex.describe()}{exists}",
             status=Status.OK,
-        )
+        ),
+        _error_shape(ex, error_shape),
     ]
-    findings.append(_error_shape(ex, shape))
-    return findings
 
 
-def _error_shape(ex: Exchange, assumption: str) -> Finding:
+def _error_shape(ex: Exchange, found: functools.partial[Finding]) -> Finding:
     if ex.ok:
-        return Finding(
-            op="OP-10",
-            check="error-shape",
-            assumption=assumption,
+        return found(
             observed=f"HTTP {ex.status} without any key: the results are served unauthenticated",
             status=Status.DIFFERS,
             advice="check --base-url: this does not look like the authenticated partner API",
         )
     if ex.status not in (401, 403):
-        return not_run(
-            "OP-10",
-            "error-shape",
-            assumption,
-            f"a call without a key answered {describe(ex)}, so a refused key was not seen",
+        return found(
+            observed=f"a call without a key answered {describe(ex)}, so a refused key was not seen",
+            status=Status.UNKNOWN,
         )
     content_type = (ex.header("Content-Type") or "no Content-Type").split(";")[0]
     request_id = next((name for name in REQUEST_ID_HEADERS if ex.header(name)), None)
     rid = f"; request id in {request_id}" if request_id else "; no request-id header"
     if not ex.is_json or not isinstance(ex.body, Mapping):
-        return Finding(
-            op="OP-10",
-            check="error-shape",
-            assumption=assumption,
+        return found(
             observed=f"HTTP {ex.status}, {content_type}, not a JSON object: {ex.text[:80]!r}{rid}",
             status=Status.DIFFERS,
             advice=(
@@ -109,10 +96,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
     where += f", code at '{code[0]}'" if code else ", no code"
     observed = f"HTTP {ex.status}, {content_type} {keys}: {where}{rid}"
     if message is None:
-        return Finding(
-            op="OP-10",
-            check="error-shape",
-            assumption=assumption,
+        return found(
             observed=observed,
             status=Status.DIFFERS,
             advice=(
@@ -120,9 +104,7 @@ def _error_shape(ex: Exchange, assumption: str) -> Finding:
                 "APIStatusError.body; the message will read as the reason phrase"
             ),
         )
-    return Finding(
-        op="OP-10", check="error-shape", assumption=assumption, observed=observed, status=Status.OK
-    )
+    return found(observed=observed, status=Status.OK)
 
 
 # OP-3: which header carries the key.
@@ -136,7 +118,9 @@ async def check_auth(probe: Probe, contract: Contract, auth_scheme: str) -> Find
     """
     bearer = AuthForm("Authorization", bearer=True)
     assumed = bearer if auth_scheme == "bearer" else AuthForm(contract.api_key_header)
-    assumption = f"the key is accepted in {assumed.label}"
+    found = functools.partial(
+        Finding, op="OP-3", check="auth", assumption=f"the key is accepted in {assumed.label}"
+    )
     path = contract.results_path
     ex = await probe.send("GET", path, auth=assumed)
     if ex.ok:
@@ -144,22 +128,15 @@ async def check_auth(probe: Probe, contract: Contract, auth_scheme: str) -> Find
         other = AuthForm(contract.api_key_header) if assumed.bearer else bearer
         also = await probe.send("GET", path, auth=other)
         note = "also accepted" if also.ok else f"not accepted ({also.describe()})"
-        return Finding(
-            op="OP-3",
-            check="auth",
-            assumption=assumption,
+        return found(
             observed=f"{assumed.label} accepted ({ex.describe()}); {other.label} {note}",
             status=Status.OK,
         )
     if ex.status not in (401, 403):
         if ex.status is not None:
             probe.auth = assumed
-        return not_run(
-            "OP-3",
-            "auth",
-            assumption,
-            f"GET {path} with the key answered {describe(ex)}; the key could not be judged",
-        )
+        why = f"GET {path} with the key answered {describe(ex)}; the key could not be judged"
+        return found(observed=why, status=Status.UNKNOWN)
     tried = [f"{assumed.label}: {ex.describe()}"]
     forms = [AuthForm(contract.api_key_header), *AUTH_FORMS]
     for form in {f.label: f for f in forms if f.label != assumed.label}.values():
@@ -177,19 +154,13 @@ async def check_auth(probe: Probe, contract: Contract, auth_scheme: str) -> Find
                 override["api_key_header"] = form.header
             if auth_scheme == "bearer":
                 options["auth_scheme"] = "api-key"
-        return Finding(
-            op="OP-3",
-            check="auth",
-            assumption=assumption,
+        return found(
             observed=f"{'; '.join(tried)}; {form.label} accepted ({attempt.describe()})",
             status=Status.DIFFERS,
             override=override,
             client_options=options,
         )
-    return Finding(
-        op="OP-3",
-        check="auth",
-        assumption=assumption,
+    return found(
         observed=f"the key was refused in every form tried ({'; '.join(tried)})",
         status=Status.DIFFERS,
         advice="check the key: it must be an external API key of this environment's organization",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hmac
 import json
 import re
@@ -341,13 +342,8 @@ def analyse_delivery(
     clock: Callable[[], float] = time.time,
 ) -> DeliveryAnalysis:
     """Analyse one delivery: signature form and secret, SDK verdict, headers, payload fields."""
-    secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not secret_list or not all(isinstance(s, str) and s for s in secret_list):
-        raise ConfigurationError("capture needs at least one non-empty signing secret")
-    try:
-        keys = [SigningKey(secret) for secret in secret_list]
-    except UnicodeEncodeError:
-        raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
+    secret_list = _secret_list(secrets)
+    keys = [SigningKey(secret) for secret in secret_list]
     items = _header_items(headers)
     value = _first(items, WEBHOOK_SIGNATURE_HEADER)
     header_timestamp = _first(items, WEBHOOK_TIMESTAMP_HEADER)
@@ -403,6 +399,20 @@ def analyse_delivery(
     )
 
 
+def _secret_list(secrets: str | Sequence[str]) -> list[str]:
+    """The signing secrets as a list: at least one, each a non-empty string encodable as UTF-8
+    (else ConfigurationError)."""
+    secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not secret_list or not all(isinstance(s, str) and s for s in secret_list):
+        raise ConfigurationError("capture needs at least one non-empty signing secret")
+    try:
+        for secret in secret_list:
+            secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
+    return secret_list
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -418,33 +428,28 @@ def _signed_timestamp(header: SignatureHeader | None, header_timestamp: str | No
 
 
 def _signature_finding(sig: SignatureMatch) -> Finding:
-    base: dict[str, Any] = {
-        "op": "OP-13",
-        "check": "signature",
-        "assumption": _SIGNATURE_ASSUMPTION,
-    }
+    found = functools.partial(
+        Finding, op="OP-13", check="signature", assumption=_SIGNATURE_ASSUMPTION
+    )
     verdict = (
         "the SDK verifier accepts it"
         if sig.sdk_verified
         else f"the SDK verifier refuses it ({sig.sdk_reason})"
     )
     if sig.header_format == MISSING:
-        return Finding(
-            **base,
+        return found(
             observed=f"no {WEBHOOK_SIGNATURE_HEADER} header",
             status=Status.DIFFERS,
             advice="unsigned, or signed in another header: keep the sample and report it",
         )
     if sig.header_format == UNRECOGNISED:
-        return Finding(
-            **base,
+        return found(
             observed=f"{WEBHOOK_SIGNATURE_HEADER} in none of the known forms; {verdict}",
             status=Status.DIFFERS,
             advice="the SDK cannot read this signature header: keep the sample and report it",
         )
     if not sig.matched:
-        return Finding(
-            **base,
+        return found(
             observed=f"{sig.header_format}: no configured secret reproduces it in any known form",
             status=Status.UNKNOWN,
             advice="check the signing secret (Settings > Integrations); then capture again",
@@ -454,8 +459,7 @@ def _signature_finding(sig: SignatureMatch) -> Finding:
         f"secret #{sig.secret_index}; {verdict}"
     )
     if sig.encoding != "hex":
-        return Finding(
-            **base,
+        return found(
             observed=observed,
             status=Status.DIFFERS,
             advice=(
@@ -463,31 +467,25 @@ def _signature_finding(sig: SignatureMatch) -> Finding:
             ),
         )
     pin = f'pin it: WebhookVerifier(secrets, scheme="{sig.scheme}")'
-    return Finding(**base, observed=observed, status=Status.OK, advice=pin)
+    return found(observed=observed, status=Status.OK, advice=pin)
 
 
 def _headers_finding(analysis: DeliveryAnalysis) -> Finding:
+    found = functools.partial(
+        Finding, op="OP-12", check="delivery-headers", assumption=_HEADERS_ASSUMPTION
+    )
     present = ", ".join(analysis.headers_present) or "none"
     observed = f"present: {present}"
     if analysis.headers_extra:
         observed += f"; other X-Ntrvsta headers: {', '.join(analysis.headers_extra)}"
     if not analysis.headers_missing:
-        return Finding(
-            op="OP-12",
-            check="delivery-headers",
-            assumption=_HEADERS_ASSUMPTION,
-            observed=observed,
-            status=Status.OK,
-        )
+        return found(observed=observed, status=Status.OK)
     notes = []
     if WEBHOOK_IDEMPOTENCY_HEADER in analysis.headers_missing:
         notes.append("without the idempotency key the receiver de-duplicates by resultId")
     if WEBHOOK_EVENT_HEADER in analysis.headers_missing:
         notes.append("the event header is optional for the SDK")
-    return Finding(
-        op="OP-12",
-        check="delivery-headers",
-        assumption=_HEADERS_ASSUMPTION,
+    return found(
         observed=f"{observed}; missing: {', '.join(analysis.headers_missing)}",
         status=Status.DIFFERS,
         advice=NO_SETTING_NEEDED + "; ".join(notes) if notes else None,
@@ -496,13 +494,11 @@ def _headers_finding(analysis: DeliveryAnalysis) -> Finding:
 
 def _payload_finding(analysis: DeliveryAnalysis) -> Finding:
     fields = analysis.payload
-    base: dict[str, Any] = {
-        "op": "OP-15",
-        "check": "payload-fields",
-        "assumption": _PAYLOAD_ASSUMPTION,
-    }
+    found = functools.partial(
+        Finding, op="OP-15", check="payload-fields", assumption=_PAYLOAD_ASSUMPTION
+    )
     if fields is None:
-        return Finding(**base, observed="the body is not a JSON object", status=Status.DIFFERS)
+        return found(observed="the body is not a JSON object", status=Status.DIFFERS)
     observed = f"{len(fields.present)} known fields present"
     if fields.extra:
         observed += f"; extra (kept in .extra): {', '.join(fields.extra)}"
@@ -511,21 +507,19 @@ def _payload_finding(analysis: DeliveryAnalysis) -> Finding:
     if fields.enveloped:
         observed = "enveloped under 'data'; " + observed
     if "resultId" in fields.missing:
-        return Finding(
-            **base,
+        return found(
             observed=f"{observed}; no resultId",
             status=Status.DIFFERS,
             advice="the SDK refuses a payload without resultId; report the sample",
         )
     if fields.missing or fields.enveloped:
         missing = f"; missing: {', '.join(fields.missing)}" if fields.missing else ""
-        return Finding(
-            **base,
+        return found(
             observed=observed + missing,
             status=Status.DIFFERS,
             advice=NO_SETTING_NEEDED + "missing fields read as None; an envelope is unwrapped",
         )
-    return Finding(**base, observed=observed, status=Status.OK)
+    return found(observed=observed, status=Status.OK)
 
 
 # Recording
@@ -556,9 +550,7 @@ class CaptureRecorder:
         on_capture: Callable[[DeliveryAnalysis], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._secrets = [secrets] if isinstance(secrets, str) else list(secrets)
-        if not self._secrets or not all(isinstance(s, str) and s for s in self._secrets):
-            raise ConfigurationError("capture needs at least one non-empty signing secret")
+        self._secrets = _secret_list(secrets)
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.tolerance = tolerance

@@ -8,11 +8,12 @@ refuses the unknown id with 404); one that ignores it answers with results anywa
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ntrvsta_async.assumptions import Contract
-from ntrvsta_async.doctor._shared import describe, not_run, unique
+from ntrvsta_async.doctor._shared import describe, name_found, not_run, unique
 from ntrvsta_async.doctor.paging import find_items, items_of
 from ntrvsta_async.doctor.probe import Exchange, Probe
 from ntrvsta_async.doctor.report import Finding, Status
@@ -97,6 +98,7 @@ async def _filter_finding(
     names: tuple[str, ...],
     assumption: str,
 ) -> Finding:
+    found = functools.partial(Finding, op="OP-8", check=check, assumption=assumption)
     assumed = getattr(contract, field)
     value = _no_match_value(field)
     tried: list[str] = []
@@ -107,22 +109,8 @@ async def _filter_finding(
             tried.append(f"{name}: {_ignored(ex, items_key)}")
             continue
         observed = f"{name}={_shown(field, value)} {outcome}"
-        if name == assumed:
-            return Finding(
-                op="OP-8", check=check, assumption=assumption, observed=observed, status=Status.OK
-            )
-        return Finding(
-            op="OP-8",
-            check=check,
-            assumption=assumption,
-            observed=f"{'; '.join(tried)}; {observed}",
-            status=Status.DIFFERS,
-            override={field: name},
-        )
-    return Finding(
-        op="OP-8",
-        check=check,
-        assumption=assumption,
+        return name_found(found, contract, field, name, observed, tried)
+    return found(
         observed="; ".join(tried),
         status=Status.DIFFERS,
         advice=_IGNORED_FIX[field],

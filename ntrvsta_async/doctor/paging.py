@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -12,7 +13,7 @@ from ntrvsta_async.assumptions import (
     TOKEN_KEY_PATTERN,
     Contract,
 )
-from ntrvsta_async.doctor._shared import describe, ms, names, not_run, unique
+from ntrvsta_async.doctor._shared import describe, ms, name_found, names, not_run, unique
 from ntrvsta_async.doctor.probe import Exchange, Probe
 from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
 
@@ -118,59 +119,44 @@ def _find_token(
 def _items_finding(
     key: str | None, items: list[Any] | None, page: Any, contract: Contract
 ) -> Finding:
-    primary = contract.page_items_keys[0]
-    assumption = _items_assumption(contract)
+    found = functools.partial(
+        Finding, op="OP-8", check="page-items-key", assumption=_items_assumption(contract)
+    )
     if key is None:
         keys = names(page) if isinstance(page, Mapping) else type(page).__name__
-        return Finding(
-            op="OP-8",
-            check="page-items-key",
-            assumption=assumption,
+        return found(
             observed=f"no array in the page (top-level keys: {keys})",
             status=Status.DIFFERS,
             advice="the SDK cannot read this page; read it with client.request() meanwhile",
         )
     count = len(items or [])
     if key == "":
-        return Finding(
-            op="OP-8",
-            check="page-items-key",
-            assumption=assumption,
+        return found(
             observed=f"a bare JSON array of {count} results (no page object, so no paging)",
             status=Status.DIFFERS,
             advice=NO_SETTING_NEEDED + "the SDK reads a bare array as the only page",
         )
     observed = f"'{key}' ({count} results)"
-    if key == primary:
-        return Finding(
-            op="OP-8",
-            check="page-items-key",
-            assumption=assumption,
-            observed=observed,
-            status=Status.OK,
-        )
-    fallback = key in contract.page_items_keys
-    return Finding(
-        op="OP-8",
-        check="page-items-key",
-        assumption=assumption,
+    if key == contract.page_items_keys[0]:
+        return found(observed=observed, status=Status.OK)
+    return found(
         observed=observed,
         status=Status.DIFFERS,
-        advice=_PIN_FALLBACK if fallback else None,
+        advice=_PIN_FALLBACK if key in contract.page_items_keys else None,
         override={"page_items_keys": (key,)},
     )
 
 
 def _summary_finding(items: list[Any]) -> Finding:
-    assumption = _SUMMARY_ASSUMPTION
+    found = functools.partial(
+        Finding, op="OP-8", check="summary-fields", assumption=_SUMMARY_ASSUMPTION
+    )
     records = [item for item in items if isinstance(item, Mapping)]
     if not records:
-        return not_run(
-            "OP-8",
-            "summary-fields",
-            assumption,
-            "no completed results to inspect: complete an interview (or use an organization "
-            "that has results) and run again",
+        return found(
+            observed="no completed results to inspect: complete an interview (or use an "
+            "organization that has results) and run again",
+            status=Status.UNKNOWN,
         )
     seen = unique(str(key) for record in records for key in record)
     missing = [name for name in SUMMARY_FIELDS if not all(name in r for r in records)]
@@ -180,13 +166,7 @@ def _summary_finding(items: list[Any]) -> Finding:
     if extra:
         tail += f" (kept in ResultSummary.extra: {', '.join(extra)})"
     if not missing:
-        return Finding(
-            op="OP-8",
-            check="summary-fields",
-            assumption=assumption,
-            observed=f"all present in {len(records)} results{tail}",
-            status=Status.OK,
-        )
+        return found(observed=f"all present in {len(records)} results{tail}", status=Status.OK)
     notes = []
     if "resultId" in missing:
         notes.append("ResultSummary.key falls back to resultUrl; dedup webhooks by it too")
@@ -194,10 +174,7 @@ def _summary_finding(items: list[Any]) -> Finding:
         notes.append("the ResultPoller cannot checkpoint by time and relies on full sweeps")
     if _DOCUMENTED_SUMMARY.intersection(missing):
         notes.append("documented fields are absent: report it to NTRVSTA")
-    return Finding(
-        op="OP-8",
-        check="summary-fields",
-        assumption=assumption,
+    return found(
         observed=f"missing: {', '.join(missing)} (in {len(records)} results){tail}",
         status=Status.DIFFERS,
         advice=NO_SETTING_NEEDED + "; ".join(notes),
@@ -235,31 +212,22 @@ async def check_results(probe: Probe, contract: Contract) -> list[Finding]:
         ]
 
     first = await probe.send("GET", path)
-    endpoint = assumptions["results-endpoint"]
+    endpoint = functools.partial(
+        Finding, op="OP-8", check="results-endpoint", assumption=assumptions["results-endpoint"]
+    )
     if not first.ok or not first.is_json:
         if first.ok:
             observed = f"HTTP {first.status} but not JSON: {first.text[:80]!r}"
         else:
             observed = describe(first)
         status = Status.UNKNOWN if first.status is None or first.status >= 500 else Status.DIFFERS
-        finding = Finding(
-            op="OP-8",
-            check="results-endpoint",
-            assumption=endpoint,
+        finding = endpoint(
             observed=observed,
             status=status,
             advice=None if status is Status.UNKNOWN else "check --base-url and the results path",
         )
         return [finding, *rest("results-endpoint", "not checked: no results page was read")]
-    findings = [
-        Finding(
-            op="OP-8",
-            check="results-endpoint",
-            assumption=endpoint,
-            observed=f"HTTP {first.status} in {ms(first.elapsed)}",
-            status=Status.OK,
-        )
-    ]
+    findings = [endpoint(observed=f"HTTP {first.status} in {ms(first.elapsed)}", status=Status.OK)]
     items_key, items = find_items(first.body, contract)
     findings.append(_items_finding(items_key, items, first.body, contract))
     if items_key is None or items is None:
@@ -307,46 +275,27 @@ async def _page_size(
     assumption: str,
 ) -> tuple[str | None, Exchange | None, Finding]:
     """The parameter that makes a page hold one result, the one-result page, and the finding."""
+    found = functools.partial(Finding, op="OP-8", check="page-size-param", assumption=assumption)
     if len(items) < 2:
         why = (
             f"not checked: only {len(items)} result(s) visible; paging needs at least two "
             "(complete more interviews)"
         )
-        return None, None, not_run("OP-8", "page-size-param", assumption, why)
+        return None, None, found(observed=why, status=Status.UNKNOWN)
     path = contract.results_path
     tried: list[str] = []
     for name in unique([contract.param_limit, *LIMIT_PARAMS]):
         ex = await probe.send("GET", path, params={name: "1"})
         count = items_of(ex, items_key)
         if count is not None and len(count) == 1:
-            if name == contract.param_limit:
-                observed = f"{name}=1 gave a page of 1 result"
-                finding = Finding(
-                    op="OP-8",
-                    check="page-size-param",
-                    assumption=assumption,
-                    observed=observed,
-                    status=Status.OK,
-                )
-            else:
-                finding = Finding(
-                    op="OP-8",
-                    check="page-size-param",
-                    assumption=assumption,
-                    observed=f"{'; '.join(tried)}; {name}=1 gave a page of 1 result",
-                    status=Status.DIFFERS,
-                    override={"param_limit": name},
-                )
-            return name, ex, finding
+            observed = f"{name}=1 gave a page of 1 result"
+            return name, ex, name_found(found, contract, "param_limit", name, observed, tried)
         outcome = f"{len(count)} results" if count is not None else describe(ex)
         tried.append(f"{name}=1 gave {outcome}")
     return (
         None,
         None,
-        Finding(
-            op="OP-8",
-            check="page-size-param",
-            assumption=assumption,
+        found(
             observed="; ".join(tried),
             status=Status.DIFFERS,
             advice="no known page-size parameter works; results.list() still reads every page",
@@ -361,62 +310,45 @@ def _cursor_finding(
     assumption: str,
     small: Exchange | None,
 ) -> Finding:
+    found = functools.partial(Finding, op="OP-8", check="page-cursor-key", assumption=assumption)
     key, token, present = _find_token(source.body, items_key, contract)
     if token is None:
         link = source.header("Link")
         if link and "next" in link:
-            return Finding(
-                op="OP-8",
-                check="page-cursor-key",
-                assumption=assumption,
+            return found(
                 observed="no token in the body; pages are linked by a Link: rel=next header",
                 status=Status.DIFFERS,
                 advice="the Contract cannot follow Link headers; page with client.request()",
             )
         if small is None:
             if present and key is not None:
-                return _token_key_finding(key, contract, assumption, "present (null: one page)")
-            return not_run(
-                "OP-8",
-                "page-cursor-key",
-                assumption,
-                "not checked: no page with more results to follow was obtained",
+                return _token_key_finding(found, key, contract, "present (null: one page)")
+            return found(
+                observed="not checked: no page with more results to follow was obtained",
+                status=Status.UNKNOWN,
             )
         keys = names(str(k) for k in source.body) if isinstance(source.body, Mapping) else "-"
-        return Finding(
-            op="OP-8",
-            check="page-cursor-key",
-            assumption=assumption,
+        return found(
             observed=f"a one-result page of several carries no token (keys: {keys})",
             status=Status.DIFFERS,
             advice="paging style unknown: results.list() will stop after the first page",
         )
     assert key is not None
     if "." in key:
-        return Finding(
-            op="OP-8",
-            check="page-cursor-key",
-            assumption=assumption,
+        return found(
             observed=f"token nested at '{key}'",
             status=Status.DIFFERS,
             advice="the Contract reads top-level keys only; page with client.request()",
         )
-    return _token_key_finding(key, contract, assumption, "holds the token")
+    return _token_key_finding(found, key, contract, "holds the token")
 
 
-def _token_key_finding(key: str, contract: Contract, assumption: str, what: str) -> Finding:
+def _token_key_finding(
+    found: functools.partial[Finding], key: str, contract: Contract, what: str
+) -> Finding:
     if key == contract.page_cursor_keys[0]:
-        return Finding(
-            op="OP-8",
-            check="page-cursor-key",
-            assumption=assumption,
-            observed=f"'{key}' {what}",
-            status=Status.OK,
-        )
-    return Finding(
-        op="OP-8",
-        check="page-cursor-key",
-        assumption=assumption,
+        return found(observed=f"'{key}' {what}", status=Status.OK)
+    return found(
         observed=f"'{key}' {what}",
         status=Status.DIFFERS,
         advice=_PIN_FALLBACK if key in contract.page_cursor_keys else None,
@@ -434,6 +366,7 @@ async def _second_page(
     first_items: Sequence[Any],
     assumption: str,
 ) -> Finding:
+    found = functools.partial(Finding, op="OP-8", check="second-page", assumption=assumption)
     base = {limit_param: "1"} if limit_param else {}
     first_keys = {_result_key(item) for item in first_items}
     tried: list[str] = []
@@ -450,26 +383,8 @@ async def _second_page(
             tried.append(f"{name}: the first page again (parameter ignored)")
             continue
         observed = f"{name}=<token> returned the next page ({len(page)} result(s), none repeated)"
-        if name == contract.param_cursor:
-            return Finding(
-                op="OP-8",
-                check="second-page",
-                assumption=assumption,
-                observed=observed,
-                status=Status.OK,
-            )
-        return Finding(
-            op="OP-8",
-            check="second-page",
-            assumption=assumption,
-            observed=f"{'; '.join(tried)}; {observed}",
-            status=Status.DIFFERS,
-            override={"param_cursor": name},
-        )
-    return Finding(
-        op="OP-8",
-        check="second-page",
-        assumption=assumption,
+        return name_found(found, contract, "param_cursor", name, observed, tried)
+    return found(
         observed="; ".join(tried),
         status=Status.DIFFERS,
         advice="no known parameter takes the token: results.list() cannot go past the first page",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Sequence
 from typing import Final
 
 from ntrvsta_async.assumptions import DEFAULT_TIMEOUT_TOTAL, Contract
-from ntrvsta_async.doctor._shared import ms, not_run
+from ntrvsta_async.doctor._shared import ms
 from ntrvsta_async.doctor.probe import Exchange, Probe
 from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
 
@@ -19,7 +20,12 @@ _RATE_LIMIT_PREFIXES: Final = ("x-ratelimit-", "ratelimit-", "x-rate-limit-")
 
 def check_rate_limits(exchanges: Sequence[Exchange]) -> Finding:
     """OP-11: rate-limit headers seen on any response (and 429s)."""
-    assumption = "no rate limits are published; on 429 the SDK backs off, honouring Retry-After"
+    found = functools.partial(
+        Finding,
+        op="OP-11",
+        check="rate-limit-headers",
+        assumption="no rate limits are published; on 429 the SDK backs off, honouring Retry-After",
+    )
     seen: dict[str, str] = {}
     for ex in exchanges:
         for name, value in ex.headers:
@@ -31,26 +37,13 @@ def check_rate_limits(exchanges: Sequence[Exchange]) -> Finding:
     note = f"; {throttled} response(s) were 429" if throttled else "; no 429"
     limits = {k: v for k, v in seen.items() if k.lower() != "retry-after"}
     if not seen:
-        return Finding(
-            op="OP-11",
-            check="rate-limit-headers",
-            assumption=assumption,
-            observed=f"no rate-limit headers in {answered} responses{note}",
-            status=Status.OK,
+        return found(
+            observed=f"no rate-limit headers in {answered} responses{note}", status=Status.OK
         )
     listed = ", ".join(f"{k}: {v}" for k, v in seen.items())
     if not limits:
-        return Finding(
-            op="OP-11",
-            check="rate-limit-headers",
-            assumption=assumption,
-            observed=f"{listed}{note}",
-            status=Status.OK,
-        )
-    return Finding(
-        op="OP-11",
-        check="rate-limit-headers",
-        assumption=assumption,
+        return found(observed=f"{listed}{note}", status=Status.OK)
+    return found(
         observed=f"{listed}{note}",
         status=Status.DIFFERS,
         advice=(
@@ -69,26 +62,19 @@ async def check_latency(
     probe: Probe, contract: Contract, samples: int, client_timeout: float = DEFAULT_TIMEOUT_TOTAL
 ) -> Finding:
     """OP-17: the median and slowest of ``samples`` results GETs against the client timeout."""
-    assumption = latency_assumption(client_timeout)
+    found = functools.partial(
+        Finding, op="OP-17", check="latency", assumption=latency_assumption(client_timeout)
+    )
     times = []
     for _ in range(samples):
         ex = await probe.send("GET", contract.results_path)
         if ex.ok:
             times.append(ex.elapsed)
     if not times:
-        return not_run("OP-17", "latency", assumption, "no GET succeeded to time")
+        return found(observed="no GET succeeded to time", status=Status.UNKNOWN)
     median, slowest = statistics.median(times), max(times)
     observed = f"median {ms(median)}, slowest {ms(slowest)} over {len(times)} GETs"
     if slowest < client_timeout / 2:
-        return Finding(
-            op="OP-17", check="latency", assumption=assumption, observed=observed, status=Status.OK
-        )
+        return found(observed=observed, status=Status.OK)
     suggested = max(math.ceil(client_timeout * 2), math.ceil(slowest * 3))
-    return Finding(
-        op="OP-17",
-        check="latency",
-        assumption=assumption,
-        observed=observed,
-        status=Status.DIFFERS,
-        client_options={"timeout": suggested},
-    )
+    return found(observed=observed, status=Status.DIFFERS, client_options={"timeout": suggested})

@@ -12,7 +12,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from ntrvsta_async.assumptions import TEMPLATE_ID_PLACEHOLDER, Contract
-from ntrvsta_async.doctor._shared import describe, names, not_run
+from ntrvsta_async.doctor._shared import describe, name_found, names
 from ntrvsta_async.doctor.probe import Exchange, Probe
 from ntrvsta_async.doctor.report import Finding, Status
 from ntrvsta_async.resources import reused_flag
@@ -99,8 +99,8 @@ def _create_reuse(
     found = functools.partial(Finding, op="OP-4", check=check, assumption=assumption)
     s1, s2 = first.status, second.status
     if s1 is None or s2 is None or not second.ok:
-        return not_run(
-            "OP-4", check, assumption, f"first call {s1}; second call {describe(second)}"
+        return found(
+            observed=f"first call {s1}; second call {describe(second)}", status=Status.UNKNOWN
         )
     first_id, _ = _id_of(first.body, id_field)
     second_id, _ = _id_of(second.body, id_field)
@@ -115,12 +115,10 @@ def _create_reuse(
     if flag_1 is True:
         observed = f"the first call already reused an existing {kind} ({s1}; {flags})"
         if s2 == reused:
-            return not_run(
-                "OP-4",
-                check,
-                assumption,
-                f"{observed}; the created status was not seen: probe with a fresh posting id "
-                "and address",
+            return found(
+                observed=f"{observed}; the created status was not seen: probe with a fresh "
+                "posting id and address",
+                status=Status.UNKNOWN,
             )
         return found(
             observed=f"{observed}; reused answered {s2}",
@@ -221,8 +219,15 @@ async def check_invitations(
 ) -> list[Finding]:
     """OP-2 (the invitation path) and OP-4/OP-6 (create-or-reuse) for one test address."""
     assumed = contract.invitations_path
-    path_assumption = _path_assumption(contract)
-    reuse = reuse_assumption("invitation", assumed, contract)
+    invitation_path = functools.partial(
+        Finding, op="OP-2", check="invitation-path", assumption=_path_assumption(contract)
+    )
+    invitation_reuse = functools.partial(
+        Finding,
+        op="OP-4",
+        check="invitation-reuse",
+        assumption=reuse_assumption("invitation", assumed, contract),
+    )
     body = {"templateId": template_id, "candidate": {"email": email}}
 
     def concrete(path: str) -> str:
@@ -230,8 +235,9 @@ async def check_invitations(
 
     first = await probe.send("POST", concrete(assumed), json=body)
     used = assumed
+    tried: list[str] = []
     if first.status in (404, 405):
-        tried = [f"{assumed}: {describe(first)}"]
+        tried.append(f"{assumed}: {describe(first)}")
         for alternative in INVITATION_PATHS:
             if alternative == assumed:
                 continue
@@ -242,41 +248,19 @@ async def check_invitations(
             tried.append(f"{alternative}: {attempt.describe()}")
         if used == assumed:
             return [
-                Finding(
-                    op="OP-2",
-                    check="invitation-path",
-                    assumption=path_assumption,
+                invitation_path(
                     observed="; ".join(tried),
                     status=Status.DIFFERS,
                     advice="no known invitation path answered; report it to NTRVSTA",
                 ),
-                not_run(
-                    "OP-4", "invitation-reuse", reuse, "not checked: no invitation path answered"
+                invitation_reuse(
+                    observed="not checked: no invitation path answered", status=Status.UNKNOWN
                 ),
             ]
-        path_finding = Finding(
-            op="OP-2",
-            check="invitation-path",
-            assumption=path_assumption,
-            observed=f"{'; '.join(tried)}; {used}: HTTP {first.status}",
-            status=Status.DIFFERS,
-            override={"invitations_path": used},
-        )
-    elif first.ok:
-        path_finding = Finding(
-            op="OP-2",
-            check="invitation-path",
-            assumption=path_assumption,
-            observed=f"{assumed}: HTTP {first.status}",
-            status=Status.OK,
-        )
-    else:
+    elif not first.ok:
         refused = first.status in (400, 422)
         return [
-            Finding(
-                op="OP-2",
-                check="invitation-path",
-                assumption=path_assumption,
+            invitation_path(
                 observed=f"{assumed}: {describe(first)}",
                 status=Status.DIFFERS if refused else Status.UNKNOWN,
                 advice=(
@@ -286,13 +270,14 @@ async def check_invitations(
                     else None
                 ),
             ),
-            not_run(
-                "OP-4", "invitation-reuse", reuse, "not checked: the invitation was not created"
+            invitation_reuse(
+                observed="not checked: the invitation was not created", status=Status.UNKNOWN
             ),
         ]
+    observed = f"{used}: HTTP {first.status}"
     second = await probe.send("POST", concrete(used), json=body)
     return [
-        path_finding,
+        name_found(invitation_path, contract, "invitations_path", used, observed, tried),
         _create_reuse(
             check="invitation-reuse",
             kind="invitation",

@@ -194,3 +194,16 @@ def test_analysis_needs_a_secret() -> None:
 
     with pytest.raises(ConfigurationError):
         analyse_delivery(BODY, {}, [])
+
+
+@pytest.mark.parametrize("secrets", ["whsec_\ud800", [SECRET, "whsec_\udfff"]])
+def test_a_secret_not_encodable_as_utf8_is_refused_by_the_recorder_as_by_the_analysis(
+    tmp_path: Path, secrets: str | list[str]
+) -> None:
+    from ntrvsta_async import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="UTF-8") as analysed:
+        analyse_delivery(BODY, sign(BODY, SECRET), secrets)
+    with pytest.raises(ConfigurationError, match="UTF-8") as recorded:
+        CaptureRecorder(tmp_path / "captures", secrets)
+    assert str(recorded.value) == str(analysed.value)
