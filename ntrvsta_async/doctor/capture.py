@@ -32,11 +32,12 @@ from ntrvsta_async.assumptions import (
     WEBHOOK_TOLERANCE,
 )
 from ntrvsta_async.doctor.report import NO_SETTING_NEEDED, Finding, Status
-from ntrvsta_async.errors import ConfigurationError, WebhookVerificationError
+from ntrvsta_async.errors import WebhookVerificationError
 from ntrvsta_async.webhooks import DEFAULT_MAX_BODY_SIZE, WebhookVerifier
 from ntrvsta_async.webhooks.signing import (
     SignatureHeader,
     SigningKey,
+    check_secrets,
     parse_signature_header,
     signed_message,
 )
@@ -342,7 +343,7 @@ def analyse_delivery(
     clock: Callable[[], float] = time.time,
 ) -> DeliveryAnalysis:
     """Analyse one delivery: signature form and secret, SDK verdict, headers, payload fields."""
-    secret_list = _secret_list(secrets)
+    secret_list = check_secrets(secrets, "capture")
     keys = [SigningKey(secret) for secret in secret_list]
     items = _header_items(headers)
     value = _first(items, WEBHOOK_SIGNATURE_HEADER)
@@ -397,20 +398,6 @@ def analyse_delivery(
         event=event,
         result_id=result_id,
     )
-
-
-def _secret_list(secrets: str | Sequence[str]) -> list[str]:
-    """The signing secrets as a list: at least one, each a non-empty string encodable as UTF-8
-    (else ConfigurationError)."""
-    secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not secret_list or not all(isinstance(s, str) and s for s in secret_list):
-        raise ConfigurationError("capture needs at least one non-empty signing secret")
-    try:
-        for secret in secret_list:
-            secret.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
-    return secret_list
 
 
 def _text(value: Any) -> str | None:
@@ -550,7 +537,7 @@ class CaptureRecorder:
         on_capture: Callable[[DeliveryAnalysis], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._secrets = _secret_list(secrets)
+        self._secrets = check_secrets(secrets, "capture")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.tolerance = tolerance

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 from ntrvsta_async.assumptions import WEBHOOK_SIGNATURE_HEADER
-from ntrvsta_async.errors import InvalidArgumentError, WebhookVerificationError
+from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError, WebhookVerificationError
 
 __all__ = [
     "BARE",
@@ -22,6 +23,7 @@ __all__ = [
     "UNIX_SECONDS",
     "SignatureHeader",
     "SigningKey",
+    "check_secrets",
     "parse_secrets",
     "parse_signature_header",
     "sign",
@@ -141,6 +143,24 @@ def sign(body: bytes, secret: str, *, timestamp: int | None = None) -> dict[str,
     if stamp is None:
         return {WEBHOOK_SIGNATURE_HEADER: f"sha256={digest}"}
     return {WEBHOOK_SIGNATURE_HEADER: f"t={stamp},v1={digest}"}
+
+
+def check_secrets(secrets: str | Iterable[str], owner: str) -> tuple[str, ...]:
+    """``secrets`` (one, or several during a rotation) as a tuple: at least one, each a
+    non-empty string encodable as UTF-8; anything else is a ``ConfigurationError``."""
+    needs = f"{owner} needs at least one non-empty secret string"
+    try:
+        candidates = (secrets,) if isinstance(secrets, str) else tuple(secrets)
+    except TypeError:
+        raise ConfigurationError(needs) from None
+    if not candidates or not all(isinstance(s, str) and s for s in candidates):
+        raise ConfigurationError(needs)
+    try:
+        for secret in candidates:
+            secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
+    return candidates
 
 
 def parse_secrets(text: str) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from ntrvsta_async.models import ResultCompletedEvent
 from ntrvsta_async.webhooks.signing import (
     UNIX_SECONDS,
     SigningKey,
+    check_secrets,
     parse_secrets,
     parse_signature_header,
     signed_message,
@@ -105,17 +106,8 @@ class WebhookVerifier:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        needs = "WebhookVerifier needs at least one non-empty secret string"
-        try:
-            candidates = [secrets] if isinstance(secrets, str) else list(secrets)
-        except TypeError:
-            raise ConfigurationError(needs) from None
-        if not candidates or not all(isinstance(s, str) and s for s in candidates):
-            raise ConfigurationError(needs)
-        try:
-            keys = tuple(SigningKey(s) for s in candidates)
-        except UnicodeEncodeError:
-            raise ConfigurationError("a webhook secret must be encodable as UTF-8") from None
+        candidates = check_secrets(secrets, "WebhookVerifier")
+        keys = tuple(SigningKey(s) for s in candidates)
         if not callable(clock):
             raise ConfigurationError("clock must be callable")
         if scheme not in get_args(SignatureScheme):
@@ -126,7 +118,7 @@ class WebhookVerifier:
             raise ConfigurationError("tolerance must be a positive number of seconds, or None")
         if not is_count(max_body_size):
             raise ConfigurationError("max_body_size must be a positive integer (bytes)")
-        self._secrets: tuple[str, ...] = tuple(candidates)
+        self._secrets = candidates
         self._secret_handles = tuple(register_secret(s) for s in candidates)
         self._keys = keys
         self._scheme: SignatureScheme = scheme

@@ -207,3 +207,18 @@ def test_a_secret_not_encodable_as_utf8_is_refused_by_the_recorder_as_by_the_ana
     with pytest.raises(ConfigurationError, match="UTF-8") as recorded:
         CaptureRecorder(tmp_path / "captures", secrets)
     assert str(recorded.value) == str(analysed.value)
+
+
+@pytest.mark.parametrize("secrets", ["", [], [""], ["whsec_1", 1], None, 5, ["\ud800"]])
+def test_the_recorder_the_analysis_and_the_verifier_refuse_the_same_secrets(
+    tmp_path: Path, secrets: object
+) -> None:
+    from ntrvsta_async import ConfigurationError
+    from ntrvsta_async.webhooks import WebhookVerifier
+
+    with pytest.raises(ConfigurationError):
+        WebhookVerifier(secrets)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        analyse_delivery(BODY, sign(BODY, SECRET), secrets)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        CaptureRecorder(tmp_path / "captures", secrets)  # type: ignore[arg-type]
