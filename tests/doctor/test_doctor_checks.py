@@ -47,14 +47,8 @@ async def serve(results: Handler, *, auth_echo: bool = False) -> AsyncIterator[s
 
     app = web.Application()
     app.router.add_get("/v1/interview-results", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield base_url
 
 
 def _page(body: Any, **headers: str) -> Handler:
@@ -158,14 +152,8 @@ async def test_a_plain_text_401_is_an_error_shape_difference() -> None:
 
     app = web.Application()
     app.router.add_get("/v1/interview-results", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        report = await run_doctor(KEY, f"http://127.0.0.1:{runner.addresses[0][1]}")
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base_url:
+        report = await run_doctor(KEY, base_url)
     shape = report.finding("error-shape")
     assert shape.status is Status.DIFFERS
     assert "text/plain, not a JSON object" in shape.observed
