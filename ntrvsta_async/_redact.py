@@ -4,8 +4,8 @@ Every layer that holds a secret (the API key, a webhook secret, a Redis or datab
 password) registers it with ``register_secret`` and keeps the returned handle for as long as
 it holds the secret; ``scrub`` then masks it in any text, wherever that text came from (a
 server echoing the key in a header, a parser quoting raw bytes). Not only the whole secret
-is masked: so is every piece of it longer than the ``assumptions.KEY_PREFIX_SHOWN``
-characters a repr may show, which covers truncated echoes.
+is masked: so is every piece of it longer than the ``KEY_PREFIX_SHOWN`` characters a repr
+may show, which covers truncated echoes.
 
 The registry holds the secrets weakly (through their handles), so it never grows past the
 secrets in use. A secret shorter than ``_MIN_SECRET`` characters is not registered: it
@@ -22,6 +22,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 __all__ = [
+    "KEY_PREFIX_SHOWN",
     "MASK",
     "SecretHandle",
     "redact_url",
@@ -30,6 +31,9 @@ __all__ = [
     "sdk_logger",
     "url_password",
 ]
+
+KEY_PREFIX_SHOWN: Final = 6
+"""OP-3: how many leading characters of a key may appear in a repr or a log line."""
 
 MASK: Final = "[redacted]"
 """What a masked secret (or a piece of one) reads as."""
@@ -70,10 +74,6 @@ def _pieces(secrets: frozenset[str]) -> tuple[tuple[int, frozenset[str]], ...]:
 
     The shortest piece masked is one character more than a repr may show of a key.
     """
-    from ntrvsta_async.assumptions import (
-        KEY_PREFIX_SHOWN,  # assumptions needs errors, which needs this
-    )
-
     by_width: dict[int, set[str]] = {}
     for secret in secrets:
         width = min(KEY_PREFIX_SHOWN + 1, len(secret))

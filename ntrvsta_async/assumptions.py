@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import attrs
 
+from ntrvsta_async import _redact
 from ntrvsta_async._checks import is_success_status
 from ntrvsta_async.errors import ConfigurationError
 
@@ -35,8 +36,9 @@ TEMPLATE_ID_PLACEHOLDER: Final = "{templateId}"
 
 #: OP-3: both header forms are documented; the docs' example uses the first.
 API_KEY_HEADER: Final = "X-Ntrvsta-Api-Key"
-#: OP-3: how many leading characters of a key may appear in a repr or a log line.
-KEY_PREFIX_SHOWN: Final = 6
+#: OP-3: how many leading characters of a key may appear in a repr or a log line (the
+#: masking rule's own number, kept with it).
+KEY_PREFIX_SHOWN: Final = _redact.KEY_PREFIX_SHOWN
 
 #: OP-8: query parameter names for paging and filtering results.
 PARAM_LIMIT: Final = "limit"
