@@ -17,6 +17,7 @@ from ntrvsta_async.cli.common import (
     require_secrets,
     run_async,
     webhook_secrets_option,
+    webhook_tolerance_option,
 )
 
 if TYPE_CHECKING:
@@ -106,14 +107,7 @@ async def _serve(
     type=click.IntRange(min=1),
     help="Stop after this many deliveries (default: run until Ctrl-C).",
 )
-@click.option(
-    "--tolerance",
-    default=300,
-    show_default=True,
-    type=click.IntRange(min=0),
-    metavar="SECONDS",
-    help="Maximum age of a signed timestamp for the SDK verdict; 0 skips the age check.",
-)
+@webhook_tolerance_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery.")
 def capture(
     port: int,
@@ -121,7 +115,7 @@ def capture(
     secrets: tuple[str, ...],
     directory: Path,
     count: int | None,
-    tolerance: int,
+    tolerance: int | None,
     as_json: bool,
 ) -> None:
     """Record real deliveries (headers and raw body) and report how they are signed.
@@ -140,7 +134,7 @@ def capture(
             port=port,
             directory=directory,
             secrets=secrets_list,
-            tolerance=tolerance or None,
+            tolerance=tolerance,
             count=count,
             as_json=as_json,
             captures=captures,

@@ -18,7 +18,13 @@ import attrs
 import click
 
 from ntrvsta_async._version import __version__
-from ntrvsta_async.assumptions import ENV_API_KEY, ENV_BASE_URL, ENV_WEBHOOK_SECRET, Contract
+from ntrvsta_async.assumptions import (
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_WEBHOOK_SECRET,
+    WEBHOOK_TOLERANCE,
+    Contract,
+)
 from ntrvsta_async.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -450,6 +456,24 @@ webhook_secrets_option = click.option(
     f" [env {WEBHOOK_SECRET_ENV}: commas and/or whitespace between secrets].",
 )
 """The ``--secret`` option of the webhook commands (several while a secret rotates)."""
+
+
+def _age_limit(ctx: click.Context, param: click.Parameter, value: int) -> int | None:
+    return value or None
+
+
+webhook_tolerance_option = click.option(
+    "--tolerance",
+    default=WEBHOOK_TOLERANCE,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="SECONDS",
+    callback=_age_limit,
+    help="Maximum age of a signed timestamp the SDK accepts; 0 skips the age check"
+    " (old captured bodies).",
+)
+"""The ``--tolerance`` option of the webhook commands: the SDK's default age limit, and 0
+(passed on as None) for none."""
 
 
 def require_secrets(secrets: tuple[str, ...]) -> list[str]:

@@ -14,7 +14,6 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from types import TracebackType
 from typing import Final
 
 import attrs
@@ -198,15 +197,8 @@ class _TracedInbox(Inbox):
         return await self._inner.set_checkpoint(name, value, fence=fence)
 
     async def close(self) -> None:
-        """The shared inbox is closed by its owner, not by a view."""
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Nothing to close."""
+        """The shared inbox is closed by its owner, not by a view (nor by leaving one's
+        ``async with``, which calls this)."""
 
 
 def _ignore(_: int) -> None:

@@ -19,6 +19,7 @@ import attrs
 import click
 
 from ntrvsta_async._checks import is_email_address
+from ntrvsta_async.assumptions import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_TOTAL
 from ntrvsta_async.cli.common import (
     EXIT_INTERRUPTED,
     CliError,
@@ -448,14 +449,14 @@ async def _run(
     "--max-retries",
     type=click.IntRange(min=0),
     metavar="N",
-    help="Retries of each request after its first attempt [default: 2].",
+    help=f"Retries of each request after its first attempt [default: {DEFAULT_MAX_RETRIES}].",
 )
 @click.option(
     "--timeout",
     "request_timeout",
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
-    help="Timeout of each request [default: 60].",
+    help=f"Timeout of each request [default: {DEFAULT_TIMEOUT_TOTAL:g}].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")

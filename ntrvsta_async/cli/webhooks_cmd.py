@@ -11,6 +11,7 @@ from ntrvsta_async.cli.common import (
     echo_json,
     require_secrets,
     webhook_secrets_option,
+    webhook_tolerance_option,
 )
 from ntrvsta_async.errors import WebhookVerificationError
 
@@ -42,15 +43,8 @@ def webhooks() -> None:
     metavar="'NAME: VALUE'",
     help="A delivery header, such as 'X-Ntrvsta-Signature: t=...,v1=...' (repeatable).",
 )
-@click.option(
-    "--tolerance",
-    default=300,
-    show_default=True,
-    type=click.IntRange(min=0),
-    metavar="SECONDS",
-    help="Maximum age of a signed timestamp; 0 skips the age check (old captured bodies).",
-)
-def verify(secrets: tuple[str, ...], header_values: tuple[str, ...], tolerance: int) -> None:
+@webhook_tolerance_option
+def verify(secrets: tuple[str, ...], header_values: tuple[str, ...], tolerance: int | None) -> None:
     """Verify a delivery: the raw body on stdin, its headers as --header options.
 
     Prints the event as one JSON line and exits 0, or prints 'error: <reason>' and exits 1.
@@ -62,7 +56,7 @@ def verify(secrets: tuple[str, ...], header_values: tuple[str, ...], tolerance: 
     if sys.stdin.isatty():
         click.echo("reading the delivery body from stdin; end it with Ctrl-D", err=True)
     body = sys.stdin.buffer.read()
-    verifier = WebhookVerifier(secrets_list, tolerance=tolerance or None)
+    verifier = WebhookVerifier(secrets_list, tolerance=tolerance)
     try:
         event = verifier.verify(body, headers)
     except WebhookVerificationError as exc:
