@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from yarl import URL
 
 from ntrvsta_async import ConfigurationError, ResultCompletedEvent
 from ntrvsta_async.reconcile import ClaimState, MemoryInbox
@@ -28,6 +29,7 @@ from ntrvsta_async.webhooks import (
     setup_webhooks,
     webhook_handler,
 )
+from tests.conftest import serve
 
 SECRET = "whsec-hostile-0123456789"
 NOW = 1_750_000_000
@@ -65,7 +67,7 @@ StartReceiver = Callable[..., Awaitable[Receiver]]
 
 @pytest.fixture
 async def start_receiver() -> AsyncIterator[StartReceiver]:
-    runners: list[web.AppRunner] = []
+    served = contextlib.AsyncExitStack()
 
     async def start(**options: Any) -> Receiver:
         events: list[ResultCompletedEvent] = []
@@ -78,16 +80,13 @@ async def start_receiver() -> AsyncIterator[StartReceiver]:
         verifier = WebhookVerifier(SECRET, clock=lambda: float(NOW), max_body_size=64 * 1024)
         options.setdefault("read_timeout", READ_TIMEOUT)
         setup_webhooks(app, verifier, on_event, inbox=inbox, **options)
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return Receiver("127.0.0.1", int(runner.addresses[0][1]), inbox, events)
+        url = URL(await served.enter_async_context(serve(app, shutdown_timeout=1.0)))
+        assert url.host is not None
+        assert url.port is not None
+        return Receiver(url.host, url.port, inbox, events)
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    async with served:
+        yield start
 
 
 async def post_signed(receiver: Receiver, body: bytes) -> int:
