@@ -30,6 +30,7 @@ from ntrvsta_async.webhooks import (
     webhook_handler,
 )
 from tests.conftest import serve
+from tests.support.webhook_support import settle
 
 SECRET = "whsec-hostile-0123456789"
 NOW = 1_750_000_000
@@ -56,10 +57,6 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/webhooks"
-
-    async def settle(self) -> None:
-        for _ in range(20):
-            await asyncio.sleep(0)
 
 
 StartReceiver = Callable[..., Awaitable[Receiver]]
@@ -184,7 +181,7 @@ async def test_slow_loris_body_gets_408_and_the_connection_is_dropped(
     assert json.loads(answer.body) == {"error": "read_timeout"}
     assert READ_TIMEOUT <= answer.seconds < READ_TIMEOUT + 1.0
     assert answer.closed, "the server hangs up instead of lingering for the rest of the body"
-    await receiver.settle()
+    await settle()
     assert receiver.events == []
     assert (await receiver.inbox.claim("res_slow")).state is ClaimState.CLAIMED
 
@@ -229,7 +226,7 @@ async def test_body_arriving_in_pieces_within_the_timeout_is_accepted(
 
     assert answer.status == 200
     assert json.loads(answer.body) == {"status": "accepted", "resultId": "res_pieces"}
-    await receiver.settle()
+    await settle()
     assert [e.key for e in receiver.events] == ["res_pieces"]
 
 
@@ -243,7 +240,7 @@ async def test_the_receiver_keeps_serving_after_a_slow_loris(
     )
     assert await post_signed(receiver, payload("res_meanwhile")) == 200
     assert (await stalled).status == 408
-    await receiver.settle()
+    await settle()
     assert [e.key for e in receiver.events] == ["res_meanwhile"]
 
 
@@ -369,7 +366,7 @@ async def test_hostile_delivery_gets_a_clear_4xx_and_handles_nothing(
     answer = await raw_exchange(receiver, head + b"\r\n\r\n", [body] if body else [])
 
     assert answer.status == status
-    await receiver.settle()
+    await settle()
     if status >= 400:
         assert receiver.events == []
         assert not await receiver.inbox.is_done("res_hostile")
@@ -389,7 +386,7 @@ async def test_hostile_idempotency_keys_do_not_break_dedup(start_receiver: Start
             assert answer.status in (200, 400)
         else:
             assert answer.status == 200
-        await receiver.settle()
+        await settle()
     assert [e.key for e in receiver.events] == ["res_idem"]
 
 
@@ -434,6 +431,6 @@ async def test_unsigned_input_never_reaches_on_event_nor_a_5xx(
         session.post(receiver.url, data=body, headers=headers) as response,
     ):
         status = response.status
-    await receiver.settle()
+    await settle()
     assert status in (400, 401, 413)
     assert receiver.events == []
