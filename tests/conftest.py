@@ -25,6 +25,7 @@ aioresponses_core.ClientResponse = _CompatClientResponse  # type: ignore[attr-de
 # Imports below the shim so that aioresponses is patched before any test imports it.
 import contextlib  # noqa: E402
 import ssl  # noqa: E402
+import subprocess  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -44,6 +45,23 @@ def complete_lines(path: Path) -> list[str]:
         return []
     text = path.read_text()
     return text[: text.rfind("\n") + 1].splitlines()
+
+
+def run_ok(*args: str | Path, cwd: Path, timeout: float, env: dict[str, str] | None = None) -> str:
+    """Run a command to its end; its output (stdout, then stderr), failing the test with that
+    output unless the command exits 0."""
+    done = subprocess.run(  # noqa: S603 - the tests' own commands
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    return output
 
 
 @contextlib.asynccontextmanager

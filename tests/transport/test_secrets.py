@@ -7,7 +7,6 @@ import asyncio
 import io
 import logging
 import re
-import subprocess
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -31,7 +30,7 @@ from ntrvsta_async import (
 from ntrvsta_async.cli import demo as demo_module
 from ntrvsta_async.sandbox import SandboxServer
 from ntrvsta_async.webhooks import WebhookVerifier
-from tests.conftest import serve
+from tests.conftest import run_ok, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "ntr_live_SECRETPART_0123456789abcdef"
@@ -107,16 +106,10 @@ async def test_full_demo_run_at_debug_never_logs_a_secret(
 
 @pytest.mark.slow
 def test_cli_demo_with_debug_output_shows_no_key_or_secret() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "ntrvsta_async", "--debug", "demo", "--invitations", "40"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output
+    output = run_ok(
+        sys.executable, "-m", "ntrvsta_async", "--debug", "demo", "--invitations", "40",
+        cwd=ROOT, timeout=120,
+    )  # fmt: skip
     assert "DEBUG" in output
     assert "POST /v1/interview-invitations -> 201" in output
     assert not re.findall(r"sbx_[0-9a-f]{3,}", output), "a sandbox key beyond its prefix"
