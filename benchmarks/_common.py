@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Final, TypeVar
 
+import aiohttp
 import attrs
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "Rates",
     "Round",
     "Verdict",
+    "compare",
+    "floor_verdict",
     "in_fresh_processes",
     "interleaved",
     "loopback_server",
@@ -32,6 +35,7 @@ __all__ = [
     "median_run",
     "paired_ratio",
     "ratio_line",
+    "raw_session",
     "report",
 ]
 
@@ -119,6 +123,41 @@ async def interleaved(sides: dict[str, Round], *, rounds: int, warmup: int = 1) 
     return {name: Rates(tuple(values)) for name, values in samples.items()}
 
 
+def raw_session() -> aiohttp.ClientSession:
+    """The hand-written side's session, with the pool (100 connections) and timeout (60 s,
+    10 s to connect) of the SDK's default client, so that only the code between differs."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100),
+        timeout=aiohttp.ClientTimeout(total=60, connect=10),
+    )
+
+
+async def compare(sdk: Round, raw: Round, *, rounds: int) -> dict[str, float]:
+    """Interleaved rounds of the SDK and the hand-written side: each side's best and median
+    rate, its fewest CPU microseconds per operation, and the paired ratio of the two."""
+    cpu_us = {"sdk": float("inf"), "raw": float("inf")}
+
+    def timed(name: str, run: Round) -> Round:
+        async def timed_run() -> tuple[int, float]:
+            started = time.process_time()
+            done, seconds = await run()
+            cpu_us[name] = min(cpu_us[name], (time.process_time() - started) / done * 1e6)
+            return done, seconds
+
+        return timed_run
+
+    rates = await interleaved({"sdk": timed("sdk", sdk), "raw": timed("raw", raw)}, rounds=rounds)
+    return {
+        "sdk_best": rates["sdk"].best,
+        "sdk_median": rates["sdk"].median,
+        "raw_best": rates["raw"].best,
+        "raw_median": rates["raw"].median,
+        "sdk_cpu_us": cpu_us["sdk"],
+        "raw_cpu_us": cpu_us["raw"],
+        "ratio": paired_ratio(rates["sdk"], rates["raw"]),
+    }
+
+
 def paired_ratio(side: Rates, baseline: Rates) -> float:
     """The median over rounds of ``side``'s rate over ``baseline``'s in the same round.
 
@@ -167,6 +206,19 @@ class Verdict:
     lines: tuple[str, ...]
     met: bool
     summary: str
+
+
+def floor_verdict(
+    name: str, lines: Sequence[str], ratio: float, floor: float, what: str = "ratio"
+) -> Verdict:
+    """A comparison's verdict: met when ``ratio`` (named ``what``) reaches its regression
+    ``floor``."""
+    return Verdict(
+        name=name,
+        lines=tuple(lines),
+        met=ratio >= floor,
+        summary=f"{what} {ratio:.3f} vs floor >= {floor}",
+    )
 
 
 def report(verdict: Verdict) -> int:

@@ -13,21 +13,21 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Final
 
 import aiohttp
 
 from benchmarks._common import (
     API_KEY,
-    Round,
     Verdict,
+    compare,
+    floor_verdict,
     in_fresh_processes,
-    interleaved,
     loopback_server,
     median_run,
-    paired_ratio,
     ratio_line,
+    raw_session,
     report,
 )
 from ntrvsta_async import Candidate, InvitationRequest, NtrvstaClient
@@ -92,44 +92,19 @@ async def measure(
     base_url: str, *, per_round: int = PER_ROUND, rounds: int = ROUNDS
 ) -> dict[str, float]:
     """Interleaved rounds of both sides: best and median invitations/s, CPU us per invitation."""
-    timeout = aiohttp.ClientTimeout(total=60, connect=10)
     counter = iter(range(0, 10**9, per_round))
     url = f"{base_url}/v1/interview-invitations"
-    cpu_us = {"sdk": float("inf"), "raw": float("inf")}
-
-    def timed(name: str, make: Callable[[int], Awaitable[tuple[int, float]]]) -> Round:
-        async def run() -> tuple[int, float]:
-            started = time.process_time()
-            done, seconds = await make(next(counter))
-            cpu_us[name] = min(cpu_us[name], (time.process_time() - started) / done * 1e6)
-            return done, seconds
-
-        return run
-
     async with (
-        aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100), timeout=timeout
-        ) as session,
+        raw_session() as session,
         NtrvstaClient(api_key=API_KEY, base_url=base_url) as client,
     ):
         template = await client.templates.create(title="Bench", external_posting_id="bench")
         template_id = template.template_id
-        rates = await interleaved(
-            {
-                "sdk": timed("sdk", lambda n: _sdk_round(client, template_id, per_round, n)),
-                "raw": timed("raw", lambda n: _raw_round(session, url, template_id, per_round, n)),
-            },
+        return await compare(
+            lambda: _sdk_round(client, template_id, per_round, next(counter)),
+            lambda: _raw_round(session, url, template_id, per_round, next(counter)),
             rounds=rounds,
         )
-    return {
-        "sdk_best": rates["sdk"].best,
-        "sdk_median": rates["sdk"].median,
-        "raw_best": rates["raw"].best,
-        "raw_median": rates["raw"].median,
-        "sdk_cpu_us": cpu_us["sdk"],
-        "raw_cpu_us": cpu_us["raw"],
-        "ratio": paired_ratio(rates["sdk"], rates["raw"]),
-    }
 
 
 def _measure_once(base_url: str) -> dict[str, float]:
@@ -155,12 +130,7 @@ def verdict(runs: list[dict[str, float]], sandbox: dict[str, float] | None = Non
             f"on SandboxServer instead: create_many {sandbox['sdk_best']:.0f}/s,"
             f" raw {sandbox['raw_best']:.0f}/s (ratio {sandbox_ratio:.3f})"
         )
-    return Verdict(
-        name="fan-out (create_many)",
-        lines=tuple(lines),
-        met=ratio >= TARGET,
-        summary=f"ratio {ratio:.3f} vs floor >= {TARGET}",
-    )
+    return floor_verdict("fan-out (create_many)", lines, ratio, TARGET)
 
 
 def main() -> int:

@@ -15,21 +15,20 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 import aiohttp
 
 from benchmarks._common import (
     API_KEY,
-    Round,
     Verdict,
+    compare,
+    floor_verdict,
     in_fresh_processes,
-    interleaved,
     loopback_server,
     median_run,
-    paired_ratio,
     ratio_line,
+    raw_session,
     report,
 )
 from ntrvsta_async import NtrvstaClient
@@ -44,12 +43,19 @@ TARGET: Final = 0.60
 SANDBOX_RESULTS: Final = 2000
 
 
+def _read_all(name: str, count: int, total: int) -> int:
+    if count != total:
+        raise RuntimeError(f"{name}: read {count} of {total} results")
+    return count
+
+
 async def _sdk_round(client: NtrvstaClient, total: int) -> tuple[int, float]:
     count = 0
     began = time.perf_counter()
     async for _ in client.results.list(limit=PAGE_SIZE, total=total):
         count += 1
-    return count, time.perf_counter() - began
+    elapsed = time.perf_counter() - began
+    return _read_all("sdk", count, total), elapsed
 
 
 async def _raw_round(session: aiohttp.ClientSession, url: str, total: int) -> tuple[int, float]:
@@ -70,50 +76,24 @@ async def _raw_round(session: aiohttp.ClientSession, url: str, total: int) -> tu
         cursor = page["nextCursor"]
         if cursor is None:
             break
-    return count, time.perf_counter() - began
+    elapsed = time.perf_counter() - began
+    return _read_all("raw", count, total), elapsed
 
 
 async def measure(
     base_url: str, *, total: int = PER_ROUND, rounds: int = ROUNDS
 ) -> dict[str, float]:
     """Interleaved rounds of both sides: best and median results/s, CPU microseconds per result."""
-    timeout = aiohttp.ClientTimeout(total=60, connect=10)
     url = f"{base_url}/v1/interview-results"
-    cpu_us: dict[str, float] = {"sdk": float("inf"), "raw": float("inf")}
-
-    def timed(name: str, make: Callable[[], Awaitable[tuple[int, float]]]) -> Round:
-        async def run() -> tuple[int, float]:
-            started = time.process_time()
-            done, seconds = await make()
-            if done != total:
-                raise RuntimeError(f"{name}: read {done} of {total} results")
-            cpu_us[name] = min(cpu_us[name], (time.process_time() - started) / done * 1e6)
-            return done, seconds
-
-        return run
-
     async with (
-        aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100), timeout=timeout
-        ) as session,
+        raw_session() as session,
         NtrvstaClient(api_key=API_KEY, base_url=base_url) as client,
     ):
-        rates = await interleaved(
-            {
-                "sdk": timed("sdk", lambda: _sdk_round(client, total)),
-                "raw": timed("raw", lambda: _raw_round(session, url, total)),
-            },
+        return await compare(
+            lambda: _sdk_round(client, total),
+            lambda: _raw_round(session, url, total),
             rounds=rounds,
         )
-    return {
-        "sdk_best": rates["sdk"].best,
-        "sdk_median": rates["sdk"].median,
-        "raw_best": rates["raw"].best,
-        "raw_median": rates["raw"].median,
-        "sdk_cpu_us": cpu_us["sdk"],
-        "raw_cpu_us": cpu_us["raw"],
-        "ratio": paired_ratio(rates["sdk"], rates["raw"]),
-    }
 
 
 def _measure_once(base_url: str) -> dict[str, float]:
@@ -141,12 +121,7 @@ def verdict(runs: list[dict[str, float]], sandbox: dict[str, float] | None = Non
             f" {sandbox['sdk_best']:.0f}/s, raw pager {sandbox['raw_best']:.0f}/s"
             f" (ratio {sandbox_ratio:.3f})"
         )
-    return Verdict(
-        name="polling (results.list)",
-        lines=tuple(lines),
-        met=ratio >= TARGET,
-        summary=f"ratio {ratio:.3f} vs floor >= {TARGET}",
-    )
+    return floor_verdict("polling (results.list)", lines, ratio, TARGET)
 
 
 def main() -> int:

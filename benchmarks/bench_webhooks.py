@@ -25,6 +25,7 @@ from benchmarks._common import (
     SECRET,
     Rates,
     Verdict,
+    floor_verdict,
     in_fresh_processes,
     interleaved,
     loopback_server,
@@ -209,11 +210,8 @@ def verdict(verification: list[dict[str, float]], receivers: dict[str, Rates]) -
         f" ({receivers['bare'].median:.0f} median)",
         f"receiver ratio         : {receive_ratio:.3f} (reported, no target)",
     ]
-    return Verdict(
-        name="webhooks (verification, receiver)",
-        lines=tuple(lines),
-        met=ratio >= TARGET,
-        summary=f"verification ratio {ratio:.3f} vs floor >= {TARGET}",
+    return floor_verdict(
+        "webhooks (verification, receiver)", lines, ratio, TARGET, what="verification ratio"
     )
 
 

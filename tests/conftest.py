@@ -24,6 +24,8 @@ aioresponses_core.ClientResponse = _CompatClientResponse  # type: ignore[attr-de
 
 # Imports below the shim so that aioresponses is patched before any test imports it.
 import contextlib  # noqa: E402
+import ssl  # noqa: E402
+import subprocess  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -45,14 +47,41 @@ def complete_lines(path: Path) -> list[str]:
     return text[: text.rfind("\n") + 1].splitlines()
 
 
+def run_ok(*args: str | Path, cwd: Path, timeout: float, env: dict[str, str] | None = None) -> str:
+    """Run a command to its end; its output (stdout, then stderr), failing the test with that
+    output unless the command exits 0."""
+    done = subprocess.run(  # noqa: S603 - the tests' own commands
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    return output
+
+
 @contextlib.asynccontextmanager
-async def serve(app: web.Application, **runner_options: Any) -> AsyncIterator[str]:
-    """Serve ``app`` on a free loopback port; yields its base URL."""
+async def serve(
+    app: web.Application,
+    *,
+    host: str = "127.0.0.1",
+    ssl_context: ssl.SSLContext | None = None,
+    backlog: int = 128,
+    **runner_options: Any,
+) -> AsyncIterator[str]:
+    """Serve ``app`` on a free port of ``host`` (loopback unless told); yields its base URL,
+    ``https`` with an ``ssl_context``. ``runner_options`` go to ``web.AppRunner``."""
     runner = web.AppRunner(app, **runner_options)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        site = web.TCPSite(runner, host, 0, ssl_context=ssl_context, backlog=backlog)
+        await site.start()
+        scheme = "http" if ssl_context is None else "https"
+        yield f"{scheme}://{host}:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
 

@@ -13,14 +13,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from examples import bulk_invite_csv, fastapi_service, reconcile_once, webhook_service
 from ntrvsta_async import NtrvstaClient
 from ntrvsta_async.reconcile import SQLiteInbox
-from ntrvsta_async.sandbox import FaultPlan, SandboxServer, WebhookFaults
+from ntrvsta_async.sandbox import CompletedResult, FaultPlan, SandboxServer, WebhookFaults
 from ntrvsta_async.webhooks import WebhookVerifier
-from tests.conftest import complete_lines
+from tests.conftest import complete_lines, serve
 from tests.support.asgi_support import serve_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +35,6 @@ async def _until(condition: Callable[[], bool], seconds: float = 10) -> None:
     async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110 - the writer signals nothing
             await asyncio.sleep(0.02)
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 async def _invitations(sandbox: SandboxServer, *emails: str) -> list[str]:
@@ -64,6 +56,32 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
         yield server
 
 
+async def _one_by_webhook_one_by_poller(
+    sandbox: SandboxServer, service_url: str, out: Path
+) -> tuple[CompletedResult, CompletedResult]:
+    """Complete one result while the service at ``service_url`` gets webhooks and one while
+    it gets none; return both once the service has written both to ``out``."""
+    sandbox.configure_webhook(f"{service_url}/webhooks", SECRET)
+    delivered_id, missed_id = await _invitations(sandbox, "ada@example.com", "bob@example.com")
+    delivered = await sandbox.complete(delivered_id)
+    await _until(lambda: len(_records(out)) == 1)
+    sandbox.configure_webhook(None)
+    missed = await sandbox.complete(missed_id)
+    await _until(lambda: len(_records(out)) == 2)
+    return delivered, missed
+
+
+async def _assert_each_handled_once_by_its_path(
+    out: Path, inbox_path: Path, delivered: CompletedResult, missed: CompletedResult
+) -> None:
+    """The webhook handled ``delivered``, the poller ``missed``; the inbox has both done."""
+    sources = {record["key"]: record["source"] for record in _records(out)}
+    assert sources == {delivered.result_id: "webhook", missed.result_id: "poller"}
+    async with SQLiteInbox(inbox_path) as inbox:
+        assert await inbox.is_done(delivered.result_id)
+        assert await inbox.is_done(missed.result_id)
+
+
 async def test_webhook_service_handles_each_result_once_by_webhook_or_poller(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
@@ -75,23 +93,10 @@ async def test_webhook_service_handles_each_result_once_by_webhook_or_poller(
         base_url=sandbox.base_url,
         interval=1.0,
     )
-    runner, url = await _serve(webhook_service.build_app(config))
-    try:
-        sandbox.configure_webhook(f"{url}/webhooks", SECRET)
-        delivered_id, missed_id = await _invitations(sandbox, "ada@example.com", "bob@example.com")
-        delivered = await sandbox.complete(delivered_id)
-        await _until(lambda: len(_records(config.out)) == 1)
-        sandbox.configure_webhook(None)
-        missed = await sandbox.complete(missed_id)
-        await _until(lambda: len(_records(config.out)) == 2)
-    finally:
-        await runner.cleanup()
+    async with serve(webhook_service.build_app(config)) as url:
+        delivered, missed = await _one_by_webhook_one_by_poller(sandbox, url, config.out)
 
-    sources = {record["key"]: record["source"] for record in _records(config.out)}
-    assert sources == {delivered.result_id: "webhook", missed.result_id: "poller"}
-    async with SQLiteInbox(config.inbox) as inbox:
-        assert await inbox.is_done(delivered.result_id)
-        assert await inbox.is_done(missed.result_id)
+    await _assert_each_handled_once_by_its_path(config.out, config.inbox, delivered, missed)
 
 
 async def test_bulk_invite_csv_invites_every_row_once(
@@ -171,22 +176,12 @@ async def test_fastapi_service_handles_each_result_once_by_webhook_or_poller(
 ) -> None:
     config = _fastapi_config(sandbox, tmp_path)
     async with serve_uvicorn(fastapi_service.build_app(config)) as served:
-        sandbox.configure_webhook(f"{served.url}/webhooks", SECRET)
-        delivered_id, missed_id = await _invitations(sandbox, "ada@example.com", "bob@example.com")
-        delivered = await sandbox.complete(delivered_id)
-        await _until(lambda: len(_records(config.out)) == 1)
-        sandbox.configure_webhook(None)
-        missed = await sandbox.complete(missed_id)
-        await _until(lambda: len(_records(config.out)) == 2)
+        delivered, missed = await _one_by_webhook_one_by_poller(sandbox, served.url, config.out)
         async with aiohttp.ClientSession() as http, http.get(f"{served.url}/health") as health:
             assert health.status == 200
         await served.shutdown()
 
-    sources = {record["key"]: record["source"] for record in _records(config.out)}
-    assert sources == {delivered.result_id: "webhook", missed.result_id: "poller"}
-    async with SQLiteInbox(config.inbox) as inbox:
-        assert await inbox.is_done(delivered.result_id)
-        assert await inbox.is_done(missed.result_id)
+    await _assert_each_handled_once_by_its_path(config.out, config.inbox, delivered, missed)
 
 
 async def test_fastapi_service_handles_200_results_once_despite_lost_and_repeated_webhooks(

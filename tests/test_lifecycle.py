@@ -8,6 +8,7 @@ after a cancellation belongs to the SDK.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -32,6 +33,7 @@ from ntrvsta_async.reconcile import (
     SQLiteInbox,
 )
 from ntrvsta_async.webhooks import WebhookVerifier, sign, track_webhook_tasks, webhook_handler
+from tests.conftest import serve
 
 API_KEY = "ntr_live_lifecycle_0123456789"
 RESULTS = [f"res_{n}" for n in range(1, 6)]
@@ -49,7 +51,7 @@ class SlowApi:
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
+        self._served = contextlib.AsyncExitStack()
         self.base_url = ""
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -79,21 +81,16 @@ class SlowApi:
     def start(self) -> None:
         self._thread.start()
 
-        async def serve() -> str:
+        async def start_serving() -> str:
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+            return await self._served.enter_async_context(serve(app, shutdown_timeout=0.1))
 
-        self.base_url = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
+        self.base_url = asyncio.run_coroutine_threadsafe(start_serving(), self._loop).result(10)
 
     def stop(self) -> None:
         self.holding.clear()
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._served.aclose(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()

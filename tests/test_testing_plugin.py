@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -13,6 +12,7 @@ from ntrvsta_async import Candidate
 from ntrvsta_async.sandbox import FaultPlan, RouteFaults
 from ntrvsta_async.testing import SandboxFixture
 from ntrvsta_async.transport import RetryPolicy
+from tests.conftest import run_ok
 
 
 async def test_fixture_yields_a_running_sandbox_and_a_connected_client(
@@ -99,14 +99,5 @@ def test_plugin_is_auto_loaded_in_a_user_project(tmp_path: Path) -> None:
         "[pytest]\nasyncio_mode = strict\naddopts = --strict-markers -p no:cacheprovider\n"
         "filterwarnings =\n    error::ResourceWarning\n"
     )
-    completed = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "pytest", "-q", str(tmp_path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output
+    output = run_ok(sys.executable, "-m", "pytest", "-q", tmp_path, cwd=tmp_path, timeout=120)
     assert "3 passed" in output

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from aiohttp import web
 
 from ntrvsta_async import Candidate, NtrvstaClient
 from ntrvsta_async.sandbox import SandboxServer
-from tests.conftest import serve
+from tests.conftest import run_ok, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "<!-- fresh-project-test -->"
@@ -34,21 +33,6 @@ def test_the_readme_marks_its_test_examples() -> None:
     assert all(_TEST.search(block) for block in blocks)
     assert "configure_webhook" in blocks[2]
     assert "wait_deliveries_idle" in blocks[2]
-
-
-def _run(*args: str | Path, cwd: Path, env: dict[str, str], timeout: float) -> str:
-    done = subprocess.run(  # noqa: S603
-        [str(arg) for arg in args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    return output
 
 
 @pytest.mark.slow
@@ -71,19 +55,19 @@ def test_readme_examples_pass_in_a_fresh_project(tmp_path: Path) -> None:
         if not key.startswith(("NTRVSTA_", "PYTHON", "VIRTUAL_ENV", "PYTEST"))
     }
     venv = tmp_path / "venv"
-    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path, env=env, timeout=120)
+    run_ok(sys.executable, "-m", "venv", venv, cwd=tmp_path, env=env, timeout=120)
     python = venv / "bin" / "python"
     wheels = tmp_path / "wheels"
-    _run(
+    run_ok(
         python, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, ROOT,
         cwd=tmp_path, env=env, timeout=300,
     )  # fmt: skip
     [wheel] = wheels.glob("ntrvsta_async-*.whl")
-    _run(
+    run_ok(
         python, "-m", "pip", "install", "--quiet", f"{wheel}[testing]",
         cwd=tmp_path, env=env, timeout=300,
     )  # fmt: skip
-    where = _run(
+    where = run_ok(
         python,
         "-c",
         "import ntrvsta_async; print(ntrvsta_async.__file__)",
@@ -93,7 +77,7 @@ def test_readme_examples_pass_in_a_fresh_project(tmp_path: Path) -> None:
     )
     assert str(venv) in where, "the package comes from the fresh install, not this checkout"
 
-    output = _run(
+    output = run_ok(
         python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::ResourceWarning",
         cwd=project, env=env, timeout=300,
     )  # fmt: skip

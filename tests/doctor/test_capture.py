@@ -12,7 +12,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from ntrvsta_async import Candidate, NtrvstaClient
 from ntrvsta_async.doctor import (
@@ -25,6 +24,7 @@ from ntrvsta_async.doctor import (
 from ntrvsta_async.doctor.capture import EXPECTED_PAYLOAD_FIELDS, load_capture
 from ntrvsta_async.sandbox import SandboxServer
 from ntrvsta_async.webhooks import sign
+from tests.conftest import serve
 
 SECRET = "whsec_capture_test_SECRET_value"
 OTHER = "whsec_rotated_out_OTHER_value"
@@ -34,14 +34,8 @@ BODY = json.dumps({"event": "result.completed", "resultId": "res_1", "extraField
 @pytest.fixture
 async def capture_server(tmp_path: Path) -> AsyncIterator[tuple[str, CaptureRecorder]]:
     app = capture_app(tmp_path / "captures", [OTHER, SECRET])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", app[CAPTURE_RECORDER]
-    finally:
-        await runner.cleanup()
+    async with serve(app) as url:
+        yield url, app[CAPTURE_RECORDER]
 
 
 async def test_a_sandbox_delivery_is_recorded_and_its_scheme_named(
@@ -126,16 +120,12 @@ async def test_numbering_continues_after_existing_captures(tmp_path: Path) -> No
     (tmp_path / "0007-body.bin").write_bytes(b"{}")
     recorder = CaptureRecorder(tmp_path, SECRET)
     assert SECRET not in repr(recorder)
-    runner = web.AppRunner(recorder.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
-        async with aiohttp.ClientSession() as session, session.post(url, data=BODY) as response:
-            assert await response.json() == {"captured": 8}
-    finally:
-        await runner.cleanup()
+    async with (
+        serve(recorder.app()) as url,
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/", data=BODY) as response,
+    ):
+        assert await response.json() == {"captured": 8}
     assert (tmp_path / "0008-body.bin").read_bytes() == BODY
     (analysis,) = recorder.captures
     assert analysis.signature.header_format == "missing"

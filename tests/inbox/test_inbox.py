@@ -129,20 +129,32 @@ async def test_an_unclosed_sqlite_inbox_says_how_to_close_it(tmp_path: Path) -> 
     await inbox.close()
 
 
+def loaded_after(code: str, modules: tuple[str, ...]) -> str:
+    """Which of ``modules`` a fresh interpreter has loaded after running ``code``, as it prints
+    them: comma-separated."""
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {modules!r} if m in sys.modules))\n"
+    result = subprocess.run(  # noqa: S603 - the interpreter running the tests
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
 def test_importing_the_webhooks_loads_no_poller_and_no_backend() -> None:
     code = (
-        "import sys, ntrvsta_async.webhooks, ntrvsta_async.inbox\n"
+        "import ntrvsta_async.webhooks, ntrvsta_async.inbox\n"
         "from ntrvsta_async.webhooks import webhook_handler, WebhookVerifier\n"
-        "loaded = [m for m in ("
-        "'ntrvsta_async.reconcile', 'ntrvsta_async.reconcile.poller',"
-        " 'ntrvsta_async.inbox.sqlite', 'ntrvsta_async.inbox.redis',"
-        " 'ntrvsta_async.inbox.postgres', 'aiosqlite', 'redis', 'asyncpg') if m in sys.modules]\n"
-        "print(','.join(loaded))\n"
     )
-    result = subprocess.run(  # noqa: S603 - the interpreter running the tests
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    modules = (
+        "ntrvsta_async.reconcile",
+        "ntrvsta_async.reconcile.poller",
+        "ntrvsta_async.inbox.sqlite",
+        "ntrvsta_async.inbox.redis",
+        "ntrvsta_async.inbox.postgres",
+        "aiosqlite",
+        "redis",
+        "asyncpg",
     )
-    assert result.stdout.strip() == ""
+    assert loaded_after(code, modules) == ""
 
 
 def test_the_backends_load_on_first_use_under_both_packages() -> None:
@@ -156,15 +168,15 @@ def test_the_backends_load_on_first_use_under_both_packages() -> None:
 
 def test_dir_lists_the_lazy_backends_without_loading_them() -> None:
     code = (
-        "import sys, ntrvsta_async.inbox as inbox, ntrvsta_async.reconcile as reconcile\n"
+        "import ntrvsta_async.inbox as inbox, ntrvsta_async.reconcile as reconcile\n"
         "names = {'SQLiteInbox', 'RedisInbox', 'PostgresInbox'}\n"
         "assert names <= set(dir(inbox)), dir(inbox)\n"
         "assert names | {'RedisLease', 'PostgresLease'} <= set(dir(reconcile)), dir(reconcile)\n"
-        "lazy = ('ntrvsta_async.inbox.sqlite', 'ntrvsta_async.inbox.redis',"
-        " 'ntrvsta_async.inbox.postgres', 'ntrvsta_async.reconcile.redis_lease')\n"
-        "print(','.join(m for m in lazy if m in sys.modules))\n"
     )
-    result = subprocess.run(  # noqa: S603 - the interpreter running the tests
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    lazy = (
+        "ntrvsta_async.inbox.sqlite",
+        "ntrvsta_async.inbox.redis",
+        "ntrvsta_async.inbox.postgres",
+        "ntrvsta_async.reconcile.redis_lease",
     )
-    assert result.stdout.strip() == ""
+    assert loaded_after(code, lazy) == ""

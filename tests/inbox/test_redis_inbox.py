@@ -19,9 +19,9 @@ from ntrvsta_async import ConfigurationError, NtrvstaError
 from ntrvsta_async.errors import InboxError
 from ntrvsta_async.reconcile import ClaimState, RedisInbox, RedisLease
 from ntrvsta_async.testing import Elapse, InboxContract
-from tests.support.redis_support import RedisProcess, redis_process, redis_server
+from tests.support.redis_support import RedisProcess, raw_redis, redis_process, redis_server
 
-__all__ = ["redis_process", "redis_server"]
+__all__ = ["raw_redis", "redis_process", "redis_server"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,15 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 async def inbox(redis_server: str) -> AsyncIterator[RedisInbox]:
     async with RedisInbox(redis_server) as opened:
         yield opened
-
-
-@pytest.fixture
-async def raw(redis_server: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_server, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @contextlib.contextmanager
@@ -71,28 +62,28 @@ async def test_expired_claim_is_taken_over_on_the_server_clock(inbox: RedisInbox
 
 
 async def test_claims_expire_in_redis_and_done_marks_never_by_default(
-    inbox: RedisInbox, raw: redis.asyncio.Redis
+    inbox: RedisInbox, raw_redis: redis.asyncio.Redis
 ) -> None:
     claim = await inbox.claim("k", ttl=60)
     assert claim.token is not None
-    assert 59_000 < await raw.pttl("ntrvsta:inbox:k") <= 60_000
+    assert 59_000 < await raw_redis.pttl("ntrvsta:inbox:k") <= 60_000
     await inbox.complete("k", claim.token)
-    assert await raw.get("ntrvsta:inbox:k") == "done"
-    assert await raw.pttl("ntrvsta:inbox:k") == -1
+    assert await raw_redis.get("ntrvsta:inbox:k") == "done"
+    assert await raw_redis.pttl("ntrvsta:inbox:k") == -1
 
 
 async def test_done_ttl_keeps_done_marks_for_the_retention_period(
-    redis_server: str, raw: redis.asyncio.Redis
+    redis_server: str, raw_redis: redis.asyncio.Redis
 ) -> None:
     async with RedisInbox(redis_server, done_ttl=3600) as inbox:
         claim = await inbox.claim("k", ttl=60)
         assert claim.token is not None
         await inbox.complete("k", claim.token)
         assert await inbox.is_done("k")
-    assert 3_599_000 < await raw.pttl("ntrvsta:inbox:k") <= 3_600_000
+    assert 3_599_000 < await raw_redis.pttl("ntrvsta:inbox:k") <= 3_600_000
 
 
-async def test_prefixes_keep_apps_apart(redis_server: str, raw: redis.asyncio.Redis) -> None:
+async def test_prefixes_keep_apps_apart(redis_server: str, raw_redis: redis.asyncio.Redis) -> None:
     async with (
         RedisInbox(redis_server, prefix="billing:") as billing,
         RedisInbox(redis_server, prefix="crm:") as crm,
@@ -107,7 +98,7 @@ async def test_prefixes_keep_apps_apart(redis_server: str, raw: redis.asyncio.Re
         assert await crm.get_checkpoint("poller") is None
         assert await crm.set_checkpoint("poller", "c", fence=1)
         assert await billing.get_checkpoint("poller") == "b"
-    keys = set(await raw.keys("*"))
+    keys = set(await raw_redis.keys("*"))
     assert keys == {
         "billing:inbox:res_1",
         "billing:checkpoint:poller",

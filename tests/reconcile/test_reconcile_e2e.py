@@ -13,6 +13,7 @@ from ntrvsta_async import Candidate, NtrvstaClient, ResultCompletedEvent, Result
 from ntrvsta_async.reconcile import MemoryInbox, ResultPoller
 from ntrvsta_async.sandbox import FaultPlan, SandboxServer, WebhookFaults
 from ntrvsta_async.webhooks import WebhookVerifier, setup_webhooks
+from tests.conftest import serve
 
 SECRET = "whsec-e2e-test"
 
@@ -35,12 +36,8 @@ async def receiver() -> AsyncIterator[tuple[str, Handled, MemoryInbox]]:
     inbox = MemoryInbox()
     app = web.Application()
     setup_webhooks(app, WebhookVerifier(SECRET), handled.on_event, inbox=inbox)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks", handled, inbox
-    await runner.cleanup()
+    async with serve(app) as url:
+        yield f"{url}/webhooks", handled, inbox
     await inbox.close()
 
 

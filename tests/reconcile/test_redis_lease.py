@@ -4,7 +4,6 @@ and a poller that does not hold the lease."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
@@ -17,20 +16,12 @@ from tests.support.redis_support import (
     RedisProcess,
     create_invitations,
     eventually,
+    raw_redis,
     redis_process,
     redis_server,
 )
 
-__all__ = ["redis_process", "redis_server"]
-
-
-@pytest.fixture
-async def raw(redis_server: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_server, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+__all__ = ["raw_redis", "redis_process", "redis_server"]
 
 
 async def test_one_holder_at_a_time_and_the_epoch_grows_on_handover(redis_server: str) -> None:
@@ -67,7 +58,7 @@ async def test_other_names_are_other_leases(redis_server: str) -> None:
 
 
 async def test_background_renewal_keeps_the_lease_past_its_ttl(
-    redis_server: str, raw: redis.asyncio.Redis
+    redis_server: str, raw_redis: redis.asyncio.Redis
 ) -> None:
     async with (
         RedisLease(redis_server, "poller", ttl=0.6) as holder,
@@ -79,7 +70,7 @@ async def test_background_renewal_keeps_the_lease_past_its_ttl(
             await asyncio.sleep(0.2)
             assert not await other.acquire()
         assert holder.epoch == epoch, "renewed for 1.6 s, nearly three ttls, without a gap"
-        assert 0 < await raw.pttl("ntrvsta:lease:poller") <= 600
+        assert 0 < await raw_redis.pttl("ntrvsta:lease:poller") <= 600
 
 
 async def test_a_holder_that_stops_renewing_is_taken_over_after_ttl(redis_server: str) -> None:
@@ -95,7 +86,7 @@ async def test_a_holder_that_stops_renewing_is_taken_over_after_ttl(redis_server
 
 
 async def test_a_lost_lease_shows_no_epoch_and_its_fence_is_refused(
-    redis_server: str, raw: redis.asyncio.Redis
+    redis_server: str, raw_redis: redis.asyncio.Redis
 ) -> None:
     async with (
         RedisLease(redis_server, "poller", ttl=0.9) as old,
@@ -107,7 +98,7 @@ async def test_a_lost_lease_shows_no_epoch_and_its_fence_is_refused(
         assert old_fence is not None
         assert await inbox.set_checkpoint("poller:default:all", "old-1", fence=old_fence)
 
-        await raw.delete("ntrvsta:lease:poller")  # the server let it go (say, a failover)
+        await raw_redis.delete("ntrvsta:lease:poller")  # the server let it go (say, a failover)
         assert await new.acquire()
         new_fence = new.epoch
         assert new_fence is not None
@@ -121,7 +112,7 @@ async def test_a_lost_lease_shows_no_epoch_and_its_fence_is_refused(
 
 
 async def test_epochs_keep_growing_after_redis_lost_its_data(
-    redis_server: str, raw: redis.asyncio.Redis
+    redis_server: str, raw_redis: redis.asyncio.Redis
 ) -> None:
     async with (
         RedisLease(redis_server, "poller", ttl=5) as old,
@@ -131,7 +122,7 @@ async def test_epochs_keep_growing_after_redis_lost_its_data(
         assert await old.acquire()
         old_fence = old.epoch
         assert old_fence is not None
-        await raw.flushall()  # a restart without persistence
+        await raw_redis.flushall()  # a restart without persistence
         assert await inbox.set_checkpoint("c", "late, by the deposed holder", fence=old_fence)
         assert await new.acquire()
         new_fence = new.epoch

@@ -34,7 +34,7 @@ from ntrvsta_async import (
 from ntrvsta_async.reconcile import SQLiteInbox
 from ntrvsta_async.sandbox import FaultPlan, RouteFaults, SandboxServer, WebhookFaults
 from ntrvsta_async.webhooks import WebhookVerifier, setup_webhooks
-from tests.conftest import complete_lines
+from tests.conftest import complete_lines, serve
 from tests.support.soak_worker import CONCURRENCY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,13 +108,9 @@ async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
             receiver = Receiver(inbox, log)
             app = web.Application()
             setup_webhooks(app, WebhookVerifier(SECRET), receiver.on_event, inbox=inbox)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-            await site.start()
-            receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks"
-            yield receiver
-            await runner.cleanup()
+            async with serve(app, backlog=1024, access_log=None, shutdown_timeout=5.0) as url:
+                receiver.url = f"{url}/webhooks"
+                yield receiver
 
 
 @attrs.define

@@ -95,6 +95,12 @@ def requests(n: int, template_id: str = "tpl") -> list[InvitationRequest]:
     return [InvitationRequest(template_id, Candidate(email=f"c{i}@example.com")) for i in range(n)]
 
 
+def failing_after(n: int, error: BaseException) -> Iterator[InvitationRequest]:
+    """An input that yields ``n`` requests and then fails with ``error``."""
+    yield from requests(n)
+    raise error
+
+
 async def test_every_input_yields_one_outcome_and_bad_items_do_not_stop_others(
     ntrvsta_sandbox: SandboxFixture,
 ) -> None:
@@ -219,13 +225,9 @@ async def test_failing_input_iterable_is_raised(
     server: tuple[InvitationServer, NtrvstaClient],
 ) -> None:
     _, client = server
-
-    def broken() -> Iterator[InvitationRequest]:
-        yield from requests(3)
-        raise OSError("disk read failed")
-
+    broken = failing_after(3, OSError("disk read failed"))
     with pytest.raises(OSError, match="disk read failed"):
-        await client.invitations.create_many(broken(), concurrency=2)
+        await client.invitations.create_many(broken, concurrency=2)
 
 
 async def _collect(run: AsyncIterable[BulkOutcome], into: list[BulkOutcome]) -> None:
@@ -238,14 +240,10 @@ async def test_a_failing_input_lets_the_requests_in_flight_finish_and_report_fir
 ) -> None:
     state, client = server
     state.delay = 0.3
-
-    def broken() -> Iterator[InvitationRequest]:
-        yield from requests(3)
-        raise OSError("disk read failed")
-
+    broken = failing_after(3, OSError("disk read failed"))
     outcomes: list[BulkOutcome] = []
     with pytest.raises(OSError, match="disk read failed"):
-        await _collect(client.invitations.create_many(broken(), concurrency=2), outcomes)
+        await _collect(client.invitations.create_many(broken, concurrency=2), outcomes)
     assert state.in_flight == 0
     assert sorted(o.index for o in outcomes) == [0, 1, 2]
     assert all(o.ok for o in outcomes)
@@ -260,14 +258,9 @@ async def test_an_input_raising_a_base_exception_ends_the_run_with_it(
     server: tuple[InvitationServer, NtrvstaClient],
 ) -> None:
     _, client = server
-
-    def aborted() -> Iterator[InvitationRequest]:
-        yield from requests(2)
-        raise _Abort
-
     async with asyncio.timeout(5):
         with pytest.raises(_Abort):
-            await client.invitations.create_many(aborted(), concurrency=2)
+            await client.invitations.create_many(failing_after(2, _Abort()), concurrency=2)
 
 
 async def test_an_async_input_raising_cancelled_error_is_an_error_not_an_end(

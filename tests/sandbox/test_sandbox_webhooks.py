@@ -26,6 +26,7 @@ from ntrvsta_async.sandbox import (
     WebhookRetryPolicy,
 )
 from ntrvsta_async.webhooks import WebhookVerifier
+from tests.conftest import serve
 
 SECRET = "test-signing-secret"
 FAST = WebhookRetryPolicy(max_attempts=4, initial_delay=0.05, multiplier=2.0, max_delay=0.5)
@@ -45,24 +46,10 @@ class Receiver:
         self.hits: list[Hit] = []
         self.respond: Callable[[int], int] = lambda n: 200
         self.url = ""
-        self._runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         self.hits.append(Hit(time.monotonic(), await request.read(), dict(request.headers)))
         return web.Response(status=self.respond(len(self.hits)))
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks", self.handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hooks"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def events(self) -> list[ResultCompletedEvent]:
         verifier = WebhookVerifier(SECRET)
@@ -77,9 +64,11 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
-    await rec.start()
-    yield rec
-    await rec.stop()
+    app = web.Application()
+    app.router.add_post("/hooks", rec.handle)
+    async with serve(app, access_log=None) as url:
+        rec.url = f"{url}/hooks"
+        yield rec
 
 
 async def _complete_n(server: SandboxServer, count: int, **options: Any) -> list[str]:
@@ -309,20 +298,16 @@ async def test_sdk_webhook_handler_accepts_sandbox_deliveries() -> None:
 
     app = web.Application()
     app.router.add_post("/hooks", webhook_handler(WebhookVerifier(SECRET), on_event))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
-        plan = FaultPlan(seed=3, webhooks=WebhookFaults(duplicate_rate=1.0))
-        async with SandboxServer(
-            webhook_url=url, webhook_secret=SECRET, faults=plan, webhook_retry=FAST
-        ) as server:
-            (result_id,) = await _complete_n(server, 1)
-            await server.wait_deliveries_idle()
-            async with asyncio.timeout(5):
-                await done.wait()
-            assert [a.status for a in server.deliveries.attempts] == [200, 200]
-    finally:
-        await runner.cleanup()
+    plan = FaultPlan(seed=3, webhooks=WebhookFaults(duplicate_rate=1.0))
+    async with (
+        serve(app, access_log=None) as url,
+        SandboxServer(
+            webhook_url=f"{url}/hooks", webhook_secret=SECRET, faults=plan, webhook_retry=FAST
+        ) as server,
+    ):
+        (result_id,) = await _complete_n(server, 1)
+        await server.wait_deliveries_idle()
+        async with asyncio.timeout(5):
+            await done.wait()
+        assert [a.status for a in server.deliveries.attempts] == [200, 200]
     assert [e.result_id for e in seen] == [result_id]

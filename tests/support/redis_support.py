@@ -1,6 +1,6 @@
 """A real ``redis-server`` on a free loopback port, for the Redis inbox and lease tests.
 
-Import the fixtures into a test module (``from tests.redis_support import redis_server``).
+Import the fixtures into a test module (``from tests.support.redis_support import redis_server``).
 Without the binary the tests skip, except under CI (``CI`` set), where they fail.
 """
 
@@ -14,10 +14,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 
 from ntrvsta_async import Candidate, NtrvstaClient
 from ntrvsta_async.sandbox import SandboxServer
@@ -26,6 +27,7 @@ __all__ = [
     "RedisProcess",
     "create_invitations",
     "eventually",
+    "raw_redis",
     "redis_process",
     "redis_server",
 ]
@@ -170,6 +172,16 @@ def redis_server(tmp_path: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def raw_redis(redis_server: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """A plain redis-py client on ``redis_server``, to look at the keys the SDK wrote."""
+    client = redis.asyncio.Redis.from_url(redis_server, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 async def create_invitations(

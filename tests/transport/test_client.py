@@ -20,7 +20,7 @@ from ntrvsta_async import (
     NtrvstaClient,
     RetryPolicy,
 )
-from tests.conftest import API_KEY, RecordingSleep
+from tests.conftest import API_KEY, RecordingSleep, serve
 
 
 def free_port() -> int:
@@ -47,13 +47,8 @@ async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
     app = web.Application()
     app.router.add_post("/v1/templates", templates)
     app.router.add_route("*", "/v1/slow", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}", seen
-    await runner.cleanup()
+    async with serve(app) as url:
+        yield url, seen
 
 
 # -- configuration ---------------------------------------------------------------------------

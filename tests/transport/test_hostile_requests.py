@@ -20,6 +20,7 @@ from ntrvsta_async import (
     NtrvstaError,
 )
 from ntrvsta_async.sandbox import SandboxServer
+from tests.conftest import serve
 
 API_KEY = "ntr_live_inject_0123456789abcdef"
 EVIL = "Eve\r\nX-Evil: 1\r\n\r\nGET /admin HTTP/1.1\r\nHost: evil.test"
@@ -60,12 +61,8 @@ async def recorder() -> AsyncIterator[tuple[str, list[Seen]]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
-    await runner.cleanup()
+    async with serve(app) as url:
+        yield url, seen
 
 
 def header_names(seen: Seen) -> list[str]:

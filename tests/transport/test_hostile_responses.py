@@ -29,7 +29,7 @@ from ntrvsta_async import (
     ServerError,
     Template,
 )
-from tests.conftest import RecordingSleep
+from tests.conftest import RecordingSleep, serve
 
 API_KEY = "ntr_live_hostile_0123456789abcdef"
 MB = 1024 * 1024
@@ -60,13 +60,9 @@ async def scripted() -> AsyncIterator[Scripted]:
 
     app = web.Application(client_max_size=MB)
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield server
-    await runner.cleanup()
+    async with serve(app) as url:
+        server.base_url = url
+        yield server
 
 
 @pytest.fixture

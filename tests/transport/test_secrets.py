@@ -7,7 +7,6 @@ import asyncio
 import io
 import logging
 import re
-import subprocess
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -31,6 +30,7 @@ from ntrvsta_async import (
 from ntrvsta_async.cli import demo as demo_module
 from ntrvsta_async.sandbox import SandboxServer
 from ntrvsta_async.webhooks import WebhookVerifier
+from tests.conftest import run_ok, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "ntr_live_SECRETPART_0123456789abcdef"
@@ -106,16 +106,10 @@ async def test_full_demo_run_at_debug_never_logs_a_secret(
 
 @pytest.mark.slow
 def test_cli_demo_with_debug_output_shows_no_key_or_secret() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "ntrvsta_async", "--debug", "demo", "--invitations", "40"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output
+    output = run_ok(
+        sys.executable, "-m", "ntrvsta_async", "--debug", "demo", "--invitations", "40",
+        cwd=ROOT, timeout=120,
+    )  # fmt: skip
     assert "DEBUG" in output
     assert "POST /v1/interview-invitations -> 201" in output
     assert not re.findall(r"sbx_[0-9a-f]{3,}", output), "a sandbox key beyond its prefix"
@@ -149,12 +143,8 @@ async def echo_server() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_route("*", "/v1/{kind}", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with serve(app) as url:
+        yield url
 
 
 def everything_shown(exc: BaseException) -> str:
@@ -221,18 +211,13 @@ async def test_a_non_json_body_echoing_the_key_is_scrubbed_from_the_error() -> N
 
     app = web.Application()
     app.router.add_get("/v1/interview-results", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with NtrvstaClient(api_key=API_KEY, base_url=base, max_retries=0) as client:
-            with pytest.raises(ResponseValidationError) as info:
-                await client.results.list_page()
-        assert leaks(everything_shown(info.value), API_KEY) == []
-    finally:
-        await runner.cleanup()
+    async with (
+        serve(app) as base,
+        NtrvstaClient(api_key=API_KEY, base_url=base, max_retries=0) as client,
+    ):
+        with pytest.raises(ResponseValidationError) as info:
+            await client.results.list_page()
+    assert leaks(everything_shown(info.value), API_KEY) == []
 
 
 async def test_reprs_never_show_a_secret() -> None:
@@ -262,22 +247,15 @@ async def redirecting() -> AsyncIterator[tuple[str, list[dict[str, str]], list[i
 
     app_b = web.Application()
     app_b.router.add_route("*", "/{tail:.*}", b)
-    runner_b = web.AppRunner(app_b)
-    await runner_b.setup()
-    await web.TCPSite(runner_b, "localhost", 0).start()
-    b_url = f"http://localhost:{runner_b.addresses[0][1]}"
+    async with serve(app_b, host="localhost") as b_url:
 
-    async def a(request: web.Request) -> web.Response:
-        return web.Response(status=status[0], headers={"Location": b_url + request.path_qs})
+        async def a(request: web.Request) -> web.Response:
+            return web.Response(status=status[0], headers={"Location": b_url + request.path_qs})
 
-    app_a = web.Application()
-    app_a.router.add_route("*", "/{tail:.*}", a)
-    runner_a = web.AppRunner(app_a)
-    await runner_a.setup()
-    await web.TCPSite(runner_a, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner_a.addresses[0][1]}", seen_by_b, status
-    await runner_a.cleanup()
-    await runner_b.cleanup()
+        app_a = web.Application()
+        app_a.router.add_route("*", "/{tail:.*}", a)
+        async with serve(app_a) as a_url:
+            yield a_url, seen_by_b, status
 
 
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from ntrvsta_async import APIConnectionError, ConfigurationError, NtrvstaClient, RetryPolicy
-from tests.conftest import RecordingSleep
+from tests.conftest import RecordingSleep, serve
 
 API_KEY = "ntr_live_tls_0123456789abcdef"
 
@@ -66,12 +66,8 @@ async def https_server(certificate: tuple[Path, Path]) -> AsyncIterator[tuple[st
     context.load_cert_chain(cert, key)
     app = web.Application()
     app.router.add_post("/v1/templates", templates)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    yield f"https://127.0.0.1:{runner.addresses[0][1]}", keys_seen
-    await runner.cleanup()
+    async with serve(app, ssl_context=context) as url:
+        yield url, keys_seen
 
 
 async def test_self_signed_certificate_is_refused_before_the_key_is_sent(

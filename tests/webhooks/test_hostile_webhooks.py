@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from yarl import URL
 
 from ntrvsta_async import ConfigurationError, ResultCompletedEvent
 from ntrvsta_async.reconcile import ClaimState, MemoryInbox
@@ -28,6 +29,8 @@ from ntrvsta_async.webhooks import (
     setup_webhooks,
     webhook_handler,
 )
+from tests.conftest import serve
+from tests.support.webhook_support import settle
 
 SECRET = "whsec-hostile-0123456789"
 NOW = 1_750_000_000
@@ -55,17 +58,13 @@ class Receiver:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/webhooks"
 
-    async def settle(self) -> None:
-        for _ in range(20):
-            await asyncio.sleep(0)
-
 
 StartReceiver = Callable[..., Awaitable[Receiver]]
 
 
 @pytest.fixture
 async def start_receiver() -> AsyncIterator[StartReceiver]:
-    runners: list[web.AppRunner] = []
+    served = contextlib.AsyncExitStack()
 
     async def start(**options: Any) -> Receiver:
         events: list[ResultCompletedEvent] = []
@@ -78,16 +77,13 @@ async def start_receiver() -> AsyncIterator[StartReceiver]:
         verifier = WebhookVerifier(SECRET, clock=lambda: float(NOW), max_body_size=64 * 1024)
         options.setdefault("read_timeout", READ_TIMEOUT)
         setup_webhooks(app, verifier, on_event, inbox=inbox, **options)
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return Receiver("127.0.0.1", int(runner.addresses[0][1]), inbox, events)
+        url = URL(await served.enter_async_context(serve(app, shutdown_timeout=1.0)))
+        assert url.host is not None
+        assert url.port is not None
+        return Receiver(url.host, url.port, inbox, events)
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    async with served:
+        yield start
 
 
 async def post_signed(receiver: Receiver, body: bytes) -> int:
@@ -185,7 +181,7 @@ async def test_slow_loris_body_gets_408_and_the_connection_is_dropped(
     assert json.loads(answer.body) == {"error": "read_timeout"}
     assert READ_TIMEOUT <= answer.seconds < READ_TIMEOUT + 1.0
     assert answer.closed, "the server hangs up instead of lingering for the rest of the body"
-    await receiver.settle()
+    await settle()
     assert receiver.events == []
     assert (await receiver.inbox.claim("res_slow")).state is ClaimState.CLAIMED
 
@@ -230,7 +226,7 @@ async def test_body_arriving_in_pieces_within_the_timeout_is_accepted(
 
     assert answer.status == 200
     assert json.loads(answer.body) == {"status": "accepted", "resultId": "res_pieces"}
-    await receiver.settle()
+    await settle()
     assert [e.key for e in receiver.events] == ["res_pieces"]
 
 
@@ -244,7 +240,7 @@ async def test_the_receiver_keeps_serving_after_a_slow_loris(
     )
     assert await post_signed(receiver, payload("res_meanwhile")) == 200
     assert (await stalled).status == 408
-    await receiver.settle()
+    await settle()
     assert [e.key for e in receiver.events] == ["res_meanwhile"]
 
 
@@ -370,7 +366,7 @@ async def test_hostile_delivery_gets_a_clear_4xx_and_handles_nothing(
     answer = await raw_exchange(receiver, head + b"\r\n\r\n", [body] if body else [])
 
     assert answer.status == status
-    await receiver.settle()
+    await settle()
     if status >= 400:
         assert receiver.events == []
         assert not await receiver.inbox.is_done("res_hostile")
@@ -390,7 +386,7 @@ async def test_hostile_idempotency_keys_do_not_break_dedup(start_receiver: Start
             assert answer.status in (200, 400)
         else:
             assert answer.status == 200
-        await receiver.settle()
+        await settle()
     assert [e.key for e in receiver.events] == ["res_idem"]
 
 
@@ -435,6 +431,6 @@ async def test_unsigned_input_never_reaches_on_event_nor_a_5xx(
         session.post(receiver.url, data=body, headers=headers) as response,
     ):
         status = response.status
-    await receiver.settle()
+    await settle()
     assert status in (400, 401, 413)
     assert receiver.events == []

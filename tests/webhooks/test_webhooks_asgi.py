@@ -27,6 +27,7 @@ from ntrvsta_async.webhooks import (
     WebhookVerifier,
 )
 from tests.support.asgi_support import Served, drive, running_lifespan, serve_uvicorn
+from tests.support.webhook_support import Recorder, settle
 from tests.webhooks.test_hostile_webhooks import Receiver, raw_exchange, request_head
 
 SECRET = "whsec-asgi-0123456789"
@@ -60,42 +61,12 @@ def raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(name.lower().encode(), value.encode("latin-1")) for name, value in headers.items()]
 
 
-class Recorder:
-    """An ``on_event`` that records each call, can be held at a gate, and can fail."""
-
-    def __init__(self, *, failures: int = 0) -> None:
-        self.events: list[ResultCompletedEvent] = []
-        self.finished: list[str] = []
-        self.failures = failures
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.called = asyncio.Event()
-
-    async def __call__(self, event: ResultCompletedEvent) -> None:
-        self.events.append(event)
-        self.called.set()
-        await self.gate.wait()
-        if self.failures:
-            self.failures -= 1
-            raise RuntimeError("downstream is down")
-        self.finished.append(event.key)
-
-    @property
-    def keys(self) -> list[str]:
-        return [event.key for event in self.events]
-
-
 def make_receiver(
     recorder: Recorder, inbox: MemoryInbox | None = None, **options: Any
 ) -> WebhookReceiver:
     verifier = WebhookVerifier(SECRET, clock=lambda: float(NOW), max_body_size=LIMIT)
     options.setdefault("read_timeout", 0.3)
     return WebhookReceiver(verifier, recorder, inbox=inbox, **options)
-
-
-async def settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
 
 
 # -- the core: handle(body, headers) ---------------------------------------------------------

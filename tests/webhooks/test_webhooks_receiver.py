@@ -15,7 +15,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ntrvsta_async import ResultCompletedEvent
 from ntrvsta_async.reconcile import Claim, ClaimState, Inbox, MemoryInbox, ResultKeys, SQLiteInbox
 from ntrvsta_async.webhooks import (
     WebhookVerifier,
@@ -23,6 +22,7 @@ from ntrvsta_async.webhooks import (
     track_webhook_tasks,
     webhook_handler,
 )
+from tests.support.webhook_support import Recorder, settle
 
 SECRET = "whsec-receiver-secret"
 NOW = 1_750_000_000
@@ -35,32 +35,6 @@ def payload(result_id: str = "res_1", **extra: Any) -> bytes:
 def signed(body: bytes, secret: str = SECRET, **headers: str) -> dict[str, str]:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return {"Content-Type": "application/json", "X-Ntrvsta-Signature": digest, **headers}
-
-
-class Recorder:
-    """An on_event that records calls, can be held, and can fail a number of times."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.events: list[ResultCompletedEvent] = []
-        self.failures = failures
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.called = asyncio.Event()
-        self.finished = asyncio.Event()
-
-    async def __call__(self, event: ResultCompletedEvent) -> None:
-        self.events.append(event)
-        self.called.set()
-        await self.gate.wait()
-        if self.failures:
-            self.failures -= 1
-            self.finished.set()
-            raise RuntimeError("downstream is down")
-        self.finished.set()
-
-    @property
-    def keys(self) -> list[str]:
-        return [e.key for e in self.events]
 
 
 Start = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
@@ -86,11 +60,6 @@ async def start() -> AsyncIterator[Start]:
         await client.close()
 
 
-async def settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
 async def test_verified_delivery_answers_200_before_on_event_runs(start: Start) -> None:
     recorder = Recorder()
     recorder.gate.clear()
@@ -103,10 +72,10 @@ async def test_verified_delivery_answers_200_before_on_event_runs(start: Start) 
     assert response.status == 200
     assert await response.json() == {"status": "accepted", "resultId": "res_1"}
     await asyncio.wait_for(recorder.called.wait(), 1)
-    assert not recorder.finished.is_set()
+    assert not recorder.ended.is_set()
     assert not await inbox.is_done("res_1")
     recorder.gate.set()
-    await asyncio.wait_for(recorder.finished.wait(), 1)
+    await asyncio.wait_for(recorder.ended.wait(), 1)
     await settle()
     assert await inbox.is_done("res_1")
     assert recorder.keys == ["res_1"]
@@ -191,7 +160,7 @@ async def test_streamed_body_within_limit_is_accepted(start: Start) -> None:
     response = await client.post("/webhooks", data=chunks(), headers=signed(body))
 
     assert response.status == 200
-    await asyncio.wait_for(recorder.finished.wait(), 1)
+    await asyncio.wait_for(recorder.ended.wait(), 1)
     assert recorder.keys == ["res_chunked"]
 
 
@@ -201,7 +170,7 @@ async def test_sequential_duplicates_are_handled_once(start: Start) -> None:
     body = payload("res_dup")
 
     first = await client.post("/webhooks", data=body, headers=signed(body))
-    await asyncio.wait_for(recorder.finished.wait(), 1)
+    await asyncio.wait_for(recorder.ended.wait(), 1)
     await settle()
     second = await client.post("/webhooks", data=body, headers=signed(body))
 
@@ -228,7 +197,7 @@ async def test_simultaneous_duplicates_call_on_event_once(
         assert [r.status for r in responses] == [200] * 5
         assert statuses == ["accepted"] + ["in_progress"] * 4
         recorder.gate.set()
-        await asyncio.wait_for(recorder.finished.wait(), 1)
+        await asyncio.wait_for(recorder.ended.wait(), 1)
         await settle()
         assert recorder.keys == ["res_race"]
         assert await inbox.is_done("res_race")
@@ -246,7 +215,7 @@ async def test_failed_on_event_is_logged_released_and_retried_on_redelivery(
 
     with caplog.at_level(logging.ERROR, logger="ntrvsta_async.webhooks"):
         first = await client.post("/webhooks", data=body, headers=headers)
-        await asyncio.wait_for(recorder.finished.wait(), 1)
+        await asyncio.wait_for(recorder.ended.wait(), 1)
         await settle()
 
     assert first.status == 200
@@ -256,10 +225,10 @@ async def test_failed_on_event_is_logged_released_and_retried_on_redelivery(
     assert failures[0].exc_info is not None
     assert not await inbox.is_done("res_retry")
 
-    recorder.finished.clear()
+    recorder.ended.clear()
     second = await client.post("/webhooks", data=body, headers=headers)
     assert (await second.json())["status"] == "accepted"
-    await asyncio.wait_for(recorder.finished.wait(), 1)
+    await asyncio.wait_for(recorder.ended.wait(), 1)
     await settle()
     assert recorder.keys == ["res_retry", "res_retry"]
     assert await inbox.is_done("res_retry")
@@ -283,7 +252,7 @@ async def test_repeated_idempotency_key_skips_the_inbox(start: Start) -> None:
     headers = signed(body, **{"X-Ntrvsta-Idempotency-Key": "delivery-9"})
 
     await client.post("/webhooks", data=body, headers=headers)
-    await asyncio.wait_for(recorder.finished.wait(), 1)
+    await asyncio.wait_for(recorder.ended.wait(), 1)
     await settle()
     again = await client.post("/webhooks", data=body, headers=headers)
 
@@ -292,10 +261,10 @@ async def test_repeated_idempotency_key_skips_the_inbox(start: Start) -> None:
 
     other = payload("res_other")
     reused_key = signed(other, **{"X-Ntrvsta-Idempotency-Key": "delivery-9"})
-    recorder.finished.clear()
+    recorder.ended.clear()
     response = await client.post("/webhooks", data=other, headers=reused_key)
     assert (await response.json())["status"] == "accepted"
-    await asyncio.wait_for(recorder.finished.wait(), 1)
+    await asyncio.wait_for(recorder.ended.wait(), 1)
     assert recorder.keys == ["res_idem", "res_other"]
 
 
@@ -359,7 +328,7 @@ async def test_shutdown_waits_for_running_on_event(start: Start) -> None:
     asyncio.get_running_loop().call_later(0.05, recorder.gate.set)
     await client.close()
 
-    assert recorder.finished.is_set()
+    assert recorder.ended.is_set()
     assert await inbox.is_done("res_drain")
 
 
@@ -374,7 +343,7 @@ async def test_shutdown_cancels_stuck_on_event_and_releases_its_claim(start: Sta
 
     await client.close()
 
-    assert not recorder.finished.is_set()
+    assert not recorder.ended.is_set()
     assert not await inbox.is_done("res_stuck")
     assert (await inbox.claim("res_stuck")).state is ClaimState.CLAIMED
 
@@ -396,7 +365,7 @@ async def test_handler_on_a_custom_route_with_tracking(caplog: pytest.LogCapture
             assert response.status == 200
             asyncio.get_running_loop().call_later(0.05, recorder.gate.set)
 
-    assert recorder.finished.is_set()
+    assert recorder.ended.is_set()
     assert recorder.keys == ["res_sub"]
     assert "not drained" not in caplog.text
 
@@ -411,11 +380,11 @@ async def test_untracked_handler_still_works_and_warns_once(
     with caplog.at_level(logging.WARNING, logger="ntrvsta_async.webhooks"):
         async with TestClient(TestServer(app)) as client:
             for result_id in ("a", "b"):
-                recorder.finished.clear()
+                recorder.ended.clear()
                 body = payload(result_id)
                 response = await client.post("/wh", data=body, headers=signed(body))
                 assert response.status == 200
-                await asyncio.wait_for(recorder.finished.wait(), 1)
+                await asyncio.wait_for(recorder.ended.wait(), 1)
             await settle()
 
     assert recorder.keys == ["a", "b"]
