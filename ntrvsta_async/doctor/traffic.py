@@ -24,7 +24,10 @@ def check_rate_limits(exchanges: Sequence[Exchange]) -> Finding:
         Finding,
         op="OP-11",
         check="rate-limit-headers",
-        assumption="no rate limits are published; on 429 the SDK backs off, honouring Retry-After",
+        assumption=(
+            "no rate limits are published; the client learns the admitted rate from 429s"
+            " and paces every request"
+        ),
     )
     seen: dict[str, str] = {}
     for ex in exchanges:
@@ -47,8 +50,9 @@ def check_rate_limits(exchanges: Sequence[Exchange]) -> Finding:
         observed=f"{listed}{note}",
         status=Status.DIFFERS,
         advice=(
-            NO_SETTING_NEEDED + "the SDK honours Retry-After only; keep bulk work below the "
-            "advertised limit with create_many(rate_limit=...)"
+            NO_SETTING_NEEDED + "the default client (rate_limit='adaptive') also paces itself "
+            "by RateLimit-Policy, RateLimit and (X-)RateLimit-Remaining/Reset headers; "
+            "NtrvstaClient(rate_limit=N) pins a ceiling of N requests per second"
         ),
     )
 

@@ -124,7 +124,8 @@ async def test_rate_limit_headers_are_reported() -> None:
     limits = report.finding("rate-limit-headers")
     assert limits.status is Status.DIFFERS
     assert "X-RateLimit-Limit: 100" in limits.observed
-    assert "create_many(rate_limit=...)" in (limits.fix or "")
+    assert "NtrvstaClient(rate_limit=N)" in (limits.fix or "")
+    assert "RateLimit-Policy" in (limits.fix or "")
 
 
 def test_retry_after_alone_is_what_the_sdk_expects() -> None:
