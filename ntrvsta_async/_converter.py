@@ -208,18 +208,27 @@ def _not_none(type_: Any) -> Any:
     return rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007 - built from a tuple
 
 
+_READS_NULL: Final = (str, bool, int, float, datetime, Any)
+"""The types whose hooks here read a null as None (so do models and ``datetime | str``)."""
+
+
 def _null_reads_as_default(cls: type, field: attrs.Attribute[Any]) -> None:
     """Refuse a field where a null would not read as an absent key: a required field can be
-    neither ``X | None`` nor an array; an optional one is ``X | None = None`` or an array
-    defaulting to ``()``."""
+    neither ``X | None`` nor an array; an optional one is an array defaulting to ``()``, or
+    ``X | None = None`` where the hook of ``X`` reads a null (see ``_READS_NULL``)."""
     optional = _admits_none(field.type)
-    array = _is_homogeneous_tuple(_not_none(field.type))
+    inner = _not_none(field.type)
+    array = _is_homogeneous_tuple(inner)
     if field.default is attrs.NOTHING:
         reads_as_absent = not optional and not array
     elif array:
         reads_as_absent = not optional and field.default == ()
     else:
-        reads_as_absent = optional and field.default is None
+        reads_as_absent = (
+            optional
+            and field.default is None
+            and (inner in _READS_NULL or _is_model(inner) or _is_timestamp_or_text(inner))
+        )
     if not reads_as_absent:
         raise TypeError(
             f"{cls.__name__}.{field.name}: a null must read as an absent key, so a required"

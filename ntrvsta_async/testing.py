@@ -157,6 +157,7 @@ class InboxContract:
     """
 
     async def test_every_call_after_close_is_a_configuration_error(self, inbox: Inbox) -> None:
+        await inbox.claim(_RID)
         await inbox.close()
         calls: list[Callable[[], Awaitable[object]]] = [
             lambda: inbox.claim(_RID),

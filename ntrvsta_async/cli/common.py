@@ -469,8 +469,8 @@ webhook_tolerance_option = click.option(
     type=click.IntRange(min=0),
     metavar="SECONDS",
     callback=_age_limit,
-    help="Maximum age of a signed timestamp the SDK accepts; 0 skips the age check"
-    " (old captured bodies).",
+    help="Maximum age in seconds of a signed timestamp for the SDK's verdict; 0 skips the"
+    " age check (old captured bodies).",
 )
 """The ``--tolerance`` option of the webhook commands: the SDK's default age limit, and 0
 (passed on as None) for none."""

@@ -43,6 +43,7 @@ def not_run(op: str, check: str, assumption: str, why: str) -> Finding:
 def name_found(
     found: functools.partial[Finding],
     contract: Contract,
+    *,
     field: str,
     name: str,
     observed: str,

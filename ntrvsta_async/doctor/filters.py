@@ -109,7 +109,7 @@ async def _filter_finding(
             tried.append(f"{name}: {_ignored(ex, items_key)}")
             continue
         observed = f"{name}={_shown(field, value)} {outcome}"
-        return name_found(found, contract, field, name, observed, tried)
+        return name_found(found, contract, field=field, name=name, observed=observed, tried=tried)
     return found(
         observed="; ".join(tried),
         status=Status.DIFFERS,

@@ -289,7 +289,13 @@ async def _page_size(
         count = items_of(ex, items_key)
         if count is not None and len(count) == 1:
             observed = f"{name}=1 gave a page of 1 result"
-            return name, ex, name_found(found, contract, "param_limit", name, observed, tried)
+            return (
+                name,
+                ex,
+                name_found(
+                    found, contract, field="param_limit", name=name, observed=observed, tried=tried
+                ),
+            )
         outcome = f"{len(count)} results" if count is not None else describe(ex)
         tried.append(f"{name}=1 gave {outcome}")
     return (
@@ -383,7 +389,9 @@ async def _second_page(
             tried.append(f"{name}: the first page again (parameter ignored)")
             continue
         observed = f"{name}=<token> returned the next page ({len(page)} result(s), none repeated)"
-        return name_found(found, contract, "param_cursor", name, observed, tried)
+        return name_found(
+            found, contract, field="param_cursor", name=name, observed=observed, tried=tried
+        )
     return found(
         observed="; ".join(tried),
         status=Status.DIFFERS,

@@ -277,7 +277,14 @@ async def check_invitations(
     observed = f"{used}: HTTP {first.status}"
     second = await probe.send("POST", concrete(used), json=body)
     return [
-        name_found(invitation_path, contract, "invitations_path", used, observed, tried),
+        name_found(
+            invitation_path,
+            contract,
+            field="invitations_path",
+            name=used,
+            observed=observed,
+            tried=tried,
+        ),
         _create_reuse(
             check="invitation-reuse",
             kind="invitation",

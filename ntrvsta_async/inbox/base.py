@@ -33,6 +33,7 @@ __all__ = [
     "Inbox",
     "ResultKeys",
     "check_checkpoint",
+    "check_open",
     "check_ttl",
     "claim_settled",
     "fence_after",
@@ -127,16 +128,20 @@ class Inbox(abc.ABC):
 
     @abc.abstractmethod
     async def get_checkpoint(self, name: str) -> str | None:
-        """The value last stored under ``name``, or None."""
+        """The value last stored under ``name``, or None; a name that is not a string raises
+        ``InvalidArgumentError`` (``check_checkpoint``)."""
 
     @abc.abstractmethod
     async def set_checkpoint(self, name: str, value: str, *, fence: int | None = None) -> bool:
         """Store ``value`` under ``name`` and return True; with ``fence``, refuse (return False)
-        when a higher fence was already stored for ``name``."""
+        when a higher fence was already stored for ``name``. A name or value that is not a
+        string, or a fence that is not an int, raises ``InvalidArgumentError``
+        (``check_checkpoint``)."""
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Release the backend's resources; further calls raise ``ConfigurationError``."""
+        """Release the backend's resources; closing again does nothing, and every other call
+        afterwards raises ``ConfigurationError`` (``check_open``)."""
 
     async def run_claimed(
         self,

@@ -309,9 +309,18 @@ class RequiredOrNone:
     extra: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
 
 
+@attrs.frozen
+class OptionalMapping:
+    """An optional type whose hook does not read a null."""
+
+    meta: dict[str, int] | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
+
+
 @pytest.mark.parametrize(
     ("cls", "field"),
     [
+        (OptionalMapping, "meta"),
         (DefaultsToZero, "count"),
         (ArrayOrNone, "tags"),
         (RequiredArray, "tags"),
