@@ -80,7 +80,7 @@ def _structure_float(value: Any, type_: Any) -> float | None:
 
 def _admits_none(type_: Any) -> bool:
     """Whether ``type_`` is ``X | None``."""
-    return type(None) in get_args(type_)
+    return get_origin(type_) in (Union, types.UnionType) and type(None) in get_args(type_)
 
 
 def _refuse_unless_null(value: Any, type_: Any, expected: str) -> None:
@@ -201,10 +201,9 @@ def _make_tuple_hook(cls: Any) -> Callable[[Any, type], tuple[Any, ...]]:
 
 def _not_none(type_: Any) -> Any:
     """``X`` for ``X | None``: the hook of ``X`` reads a null itself (``_refuse_unless_null``)."""
-    args = get_args(type_)
-    if get_origin(type_) not in (Union, types.UnionType) or type(None) not in args:
+    if not _admits_none(type_):
         return type_
-    rest = tuple(arg for arg in args if arg is not type(None))
+    rest = tuple(arg for arg in get_args(type_) if arg is not type(None))
     return rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007 - built from a tuple
 
 
