@@ -277,19 +277,24 @@ class Database:
         work: Callable[[Connection], Awaitable[T]],
         *,
         acquire_timeout: float | None = None,
+        transaction: bool = True,
     ) -> T:
         """``work`` in one transaction (committed when it returns, rolled back when it
         raises) that a cancelled caller cannot cut off halfway; ``acquire_timeout`` bounds
-        the wait for a pooled connection."""
+        the wait for a pooled connection.
+
+        ``transaction=False`` is for ``work`` that sends one statement: it commits on its
+        own, so a process paused (SIGSTOP, a frozen VM) right after it holds no row lock
+        that would stall the other replicas until it resumes.
+        """
 
         async def whole() -> T:
             pool = await self.pool()
-            async with (
-                self.errors(),
-                pool.acquire(timeout=acquire_timeout) as conn,
-                conn.transaction(),
-            ):
-                return await work(conn)
+            async with self.errors(), pool.acquire(timeout=acquire_timeout) as conn:
+                if not transaction:
+                    return await work(conn)
+                async with conn.transaction():
+                    return await work(conn)
 
         return await settle(whole())
 
@@ -369,14 +374,10 @@ class PostgresInbox(Inbox):
             " ON CONFLICT (key) DO UPDATE SET state = 'claimed', token = EXCLUDED.token,"
             " expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at"
         )
-        self._sql_owned = (
-            f"SELECT key FROM {inbox} WHERE key = ANY($1::text[])"  # noqa: S608 - identifiers checked
-            " AND state = 'claimed' AND token = $2 ORDER BY key FOR UPDATE"
-        )
         self._sql_renew = (
             f"UPDATE {inbox} SET expires_at = clock_timestamp() + make_interval(secs => $3),"  # noqa: S608 - identifiers checked
             " updated_at = clock_timestamp()"
-            " WHERE key = ANY($1::text[]) AND state = 'claimed' AND token = $2"
+            " WHERE key = ANY($1::text[]) AND state = 'claimed' AND token = $2 RETURNING key"
         )
         self._sql_release = (
             f"DELETE FROM {inbox} WHERE key = ANY($1::text[])"  # noqa: S608 - identifiers checked
@@ -461,13 +462,11 @@ class PostgresInbox(Inbox):
         check_ttl(ttl)
 
         async def work(conn: Connection) -> bool:
-            owned = await conn.fetch(self._sql_owned, list(ids), token)
-            if len(owned) < len(ids):
-                return False
-            await conn.execute(self._sql_renew, list(ids), token, self._row_ttl(ttl))
-            return True
+            renewed = await conn.fetch(self._sql_renew, sorted(ids), token, self._row_ttl(ttl))
+            # the ids still held were extended too: harmless, the holder releases them
+            return len(renewed) == len(ids)
 
-        return await self._db.run(work)
+        return await self._db.run(work, transaction=False)
 
     async def complete(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.complete``."""
@@ -476,7 +475,7 @@ class PostgresInbox(Inbox):
         async def work(conn: Connection) -> None:
             await conn.execute(self._sql_done, ids)
 
-        await self._db.run(work)
+        await self._db.run(work, transaction=False)
 
     async def release(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.release``."""
@@ -485,7 +484,7 @@ class PostgresInbox(Inbox):
         async def work(conn: Connection) -> None:
             await conn.execute(self._sql_release, ids, token)
 
-        await self._db.run(work)
+        await self._db.run(work, transaction=False)
 
     async def is_done(self, keys: ResultKeys) -> bool:
         """See ``Inbox.is_done``."""

@@ -28,7 +28,8 @@ class PostgresLease(RenewingLease):
     connections) or an ``asyncpg.Pool``; give the lease a pool of its own, or enough
     connections, so that busy handlers never delay its renewal. ``acquire()`` takes the
     lease when it is free and renews it in the background every ``ttl / 3`` seconds; a
-    replica that dies stops renewing and another takes over after at most ``ttl`` seconds.
+    replica that dies or is paused stops renewing and another takes over after at most
+    ``ttl`` seconds: each statement commits on its own, so a paused holder locks nothing.
     Each new holding gets a larger ``epoch``. ``schema`` and ``table_prefix`` must match
     those of the ``PostgresInbox`` when the tables were created ahead by a DBA.
     """
@@ -86,7 +87,7 @@ class PostgresLease(RenewingLease):
             )
             return 0 if epoch is None else int(epoch)
 
-        return await self._db.run(work, acquire_timeout=self._timeout)
+        return await self._db.run(work, acquire_timeout=self._timeout, transaction=False)
 
     async def _extend(self, token: str, epoch: int) -> bool:
         async def work(conn: Connection) -> bool:
@@ -95,13 +96,13 @@ class PostgresLease(RenewingLease):
             )
             return renewed is not None
 
-        return await self._db.run(work, acquire_timeout=self._timeout)
+        return await self._db.run(work, acquire_timeout=self._timeout, transaction=False)
 
     async def _give_up(self, token: str) -> None:
         async def work(conn: Connection) -> None:
             await conn.execute(self._sql_give_up, self.name, token, timeout=self._timeout)
 
-        await self._db.run(work, acquire_timeout=self._timeout)
+        await self._db.run(work, acquire_timeout=self._timeout, transaction=False)
 
     async def _close_store(self) -> None:
         await self._db.close()

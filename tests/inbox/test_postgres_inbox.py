@@ -19,13 +19,20 @@ from ntrvsta_async import ConfigurationError
 from ntrvsta_async.errors import InboxError
 from ntrvsta_async.reconcile import (
     AlreadyHandledError,
+    Claim,
     ClaimState,
     PostgresInbox,
     current_connection,
     schema_sql,
 )
 from ntrvsta_async.testing import InboxContract
-from tests.support.postgres_support import PASSWORD, PostgresCluster, postgres_cluster, postgres_dsn
+from tests.support.postgres_support import (
+    PASSWORD,
+    Freezer,
+    PostgresCluster,
+    postgres_cluster,
+    postgres_dsn,
+)
 
 __all__ = ["postgres_cluster", "postgres_dsn"]
 
@@ -321,3 +328,58 @@ async def test_a_closed_inbox_refuses_use(postgres_dsn: str) -> None:
     assert "closed" in repr(inbox)
     with pytest.raises(ConfigurationError, match="closed"):
         await inbox.claim(RID)
+
+
+@pytest.mark.parametrize(
+    ("step", "seen"),
+    [("complete", ClaimState.DONE), ("release", ClaimState.CLAIMED)],
+)
+async def test_a_holder_paused_right_after_its_done_mark_or_release_holds_nobody_up(
+    postgres_dsn: str, step: str, seen: ClaimState
+) -> None:
+    freezer = Freezer()
+    async with (
+        freezer.pool(postgres_dsn) as pool,
+        PostgresInbox(pool, transactional=False) as holder,
+        PostgresInbox(postgres_dsn, transactional=False) as other,
+    ):
+        claim = await holder.claim(RID, ttl=30)
+        assert claim.token is not None
+        freezer.arm("DELETE" if step == "release" else "'done'")
+        paused = asyncio.ensure_future(getattr(holder, step)(RID, claim.token))
+        await asyncio.wait_for(freezer.frozen.wait(), 2)
+        answer = await claim_while_paused(other, freezer)
+        await paused
+        assert answer.state is seen
+
+
+async def test_a_holder_paused_right_after_renewing_is_taken_over_after_its_ttl(
+    postgres_dsn: str,
+) -> None:
+    freezer = Freezer()
+    async with (
+        freezer.pool(postgres_dsn) as pool,
+        PostgresInbox(pool, transactional=False) as holder,
+        PostgresInbox(postgres_dsn, transactional=False) as other,
+    ):
+        claim = await holder.claim(RID, ttl=0.5)
+        assert claim.token is not None
+        freezer.arm("UPDATE")
+        paused = asyncio.ensure_future(holder.renew(RID, claim.token, ttl=0.5))
+        await asyncio.wait_for(freezer.frozen.wait(), 2)
+        await asyncio.sleep(0.7)
+        answer = await claim_while_paused(other, freezer)
+        renewed = await paused
+        assert renewed, "the renewal itself went through before the pause"
+        assert answer.state is ClaimState.CLAIMED
+        assert not await holder.renew(RID, claim.token, ttl=0.5), "then the claim was lost"
+
+
+async def claim_while_paused(inbox: PostgresInbox, freezer: Freezer) -> Claim:
+    """Claim ``RID`` while the other holder is paused; then let it go on."""
+    claiming = asyncio.ensure_future(inbox.claim(RID, ttl=30))
+    done, _ = await asyncio.wait([claiming], timeout=2)
+    freezer.thaw()
+    answer = await claiming
+    assert done, f"the paused holder held the claim up (then: {answer.state.name})"
+    return answer

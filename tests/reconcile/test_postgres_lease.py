@@ -10,7 +10,13 @@ import pytest
 from ntrvsta_async import ConfigurationError
 from ntrvsta_async.errors import InboxError
 from ntrvsta_async.reconcile import Lease, PostgresInbox, PostgresLease
-from tests.support.postgres_support import PASSWORD, PostgresCluster, postgres_cluster, postgres_dsn
+from tests.support.postgres_support import (
+    PASSWORD,
+    Freezer,
+    PostgresCluster,
+    postgres_cluster,
+    postgres_dsn,
+)
 
 __all__ = ["postgres_cluster", "postgres_dsn"]
 
@@ -78,3 +84,35 @@ async def test_errors_and_repr_without_the_password(postgres_cluster: PostgresCl
         await lease.acquire()
     with pytest.raises(ConfigurationError, match="ttl"):
         PostgresLease(postgres_cluster.dsn(), "poller", ttl=0)
+
+
+async def test_a_holder_paused_right_after_renewing_is_taken_over_after_its_ttl(
+    postgres_dsn: str,
+) -> None:
+    freezer = Freezer()
+    async with (
+        freezer.pool(postgres_dsn) as pool,
+        PostgresLease(pool, "poller", ttl=0.6) as holder,
+        PostgresLease(postgres_dsn, "poller", ttl=0.6) as other,
+    ):
+        assert await holder.acquire()
+        freezer.arm("UPDATE")  # its next renewal
+        await asyncio.wait_for(freezer.frozen.wait(), 2)
+        began = asyncio.get_running_loop().time()
+        try:
+            while not await taken(other):
+                assert asyncio.get_running_loop().time() - began < 3, "the lease was never free"
+                await asyncio.sleep(0.05)
+        finally:
+            freezer.thaw()
+        assert other.epoch is not None
+        while holder.held:
+            assert asyncio.get_running_loop().time() - began < 6, "the holder never noticed"
+            await asyncio.sleep(0.05)
+
+
+async def taken(lease: PostgresLease) -> bool:
+    try:
+        return await lease.acquire()
+    except InboxError:  # a statement that timed out waiting for a lock
+        return False

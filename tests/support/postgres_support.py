@@ -9,6 +9,7 @@ Debian's package creates.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import itertools
@@ -18,13 +19,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
-__all__ = ["PostgresCluster", "postgres_cluster", "postgres_dsn", "start_cluster"]
+__all__ = ["Freezer", "PostgresCluster", "postgres_cluster", "postgres_dsn", "start_cluster"]
 
 USER = "ntrvsta"
 PASSWORD = "pg-s3cret-password"
@@ -197,3 +199,53 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 async def postgres_dsn(postgres_cluster: PostgresCluster) -> str:
     """The URL of a fresh, empty database for this test."""
     return await postgres_cluster.new_database()
+
+
+class Freezer:
+    """A pool whose connections stop, as a SIGSTOPped process would, right after the first
+    statement containing ``arm(fragment)`` returns, until ``thaw()``: what that process
+    still holds in the database is then what the other replicas meet."""
+
+    def __init__(self) -> None:
+        self.fragment: str | None = None
+        self.frozen = asyncio.Event()
+        self._thawed = asyncio.Event()
+
+    def arm(self, fragment: str) -> None:
+        self.fragment = fragment
+
+    def thaw(self) -> None:
+        self._thawed.set()
+
+    async def after(self, query: str) -> None:
+        if self.fragment is not None and self.fragment in query:
+            self.fragment = None
+            self.frozen.set()
+            await self._thawed.wait()
+
+    @contextlib.asynccontextmanager
+    async def pool(self, dsn: str) -> AsyncIterator[asyncpg.Pool]:
+        freezer = self
+
+        class Freezing(asyncpg.Connection):
+            async def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+                status = await super().execute(query, *args, **kwargs)
+                await freezer.after(query)
+                return status
+
+            async def fetch(self, query: str, *args: Any, **kwargs: Any) -> Any:
+                rows = await super().fetch(query, *args, **kwargs)
+                await freezer.after(query)
+                return rows
+
+            async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
+                value = await super().fetchval(query, *args, **kwargs)
+                await freezer.after(query)
+                return value
+
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4, connection_class=Freezing)
+        try:
+            yield pool
+        finally:
+            self.thaw()
+            await pool.close()
