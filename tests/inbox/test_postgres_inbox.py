@@ -11,6 +11,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import pytest
@@ -35,6 +36,8 @@ from tests.support.postgres_support import (
 )
 
 __all__ = ["postgres_cluster", "postgres_dsn"]
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 RID = "res_1"
@@ -330,49 +333,58 @@ async def test_a_closed_inbox_refuses_use(postgres_dsn: str) -> None:
         await inbox.claim(RID)
 
 
+@pytest.fixture
+async def holder_and_other(
+    postgres_dsn: str,
+) -> AsyncIterator[tuple[Freezer, PostgresInbox, PostgresInbox]]:
+    """Two replicas' inboxes on one database; the holder's connections can be frozen."""
+    freezer = Freezer()
+    async with (
+        freezer.pool(postgres_dsn) as pool,
+        PostgresInbox(pool, transactional=False) as holder,
+        PostgresInbox(postgres_dsn, transactional=False) as other,
+    ):
+        yield freezer, holder, other
+
+
 @pytest.mark.parametrize(
     ("step", "seen"),
     [("complete", ClaimState.DONE), ("release", ClaimState.CLAIMED)],
 )
 async def test_a_holder_paused_right_after_its_done_mark_or_release_holds_nobody_up(
-    postgres_dsn: str, step: str, seen: ClaimState
+    holder_and_other: tuple[Freezer, PostgresInbox, PostgresInbox], step: str, seen: ClaimState
 ) -> None:
-    freezer = Freezer()
-    async with (
-        freezer.pool(postgres_dsn) as pool,
-        PostgresInbox(pool, transactional=False) as holder,
-        PostgresInbox(postgres_dsn, transactional=False) as other,
-    ):
-        claim = await holder.claim(RID, ttl=30)
-        assert claim.token is not None
-        freezer.arm("DELETE" if step == "release" else "'done'")
-        paused = asyncio.ensure_future(getattr(holder, step)(RID, claim.token))
-        await asyncio.wait_for(freezer.frozen.wait(), 2)
-        answer = await claim_while_paused(other, freezer)
-        await paused
-        assert answer.state is seen
+    freezer, holder, other = holder_and_other
+    claim = await holder.claim(RID, ttl=30)
+    assert claim.token is not None
+    fragment = "DELETE" if step == "release" else "'done'"
+    paused = await pause_after(freezer, fragment, getattr(holder, step)(RID, claim.token))
+    answer = await claim_while_paused(other, freezer)
+    await paused
+    assert answer.state is seen
 
 
 async def test_a_holder_paused_right_after_renewing_is_taken_over_after_its_ttl(
-    postgres_dsn: str,
+    holder_and_other: tuple[Freezer, PostgresInbox, PostgresInbox],
 ) -> None:
-    freezer = Freezer()
-    async with (
-        freezer.pool(postgres_dsn) as pool,
-        PostgresInbox(pool, transactional=False) as holder,
-        PostgresInbox(postgres_dsn, transactional=False) as other,
-    ):
-        claim = await holder.claim(RID, ttl=0.5)
-        assert claim.token is not None
-        freezer.arm("UPDATE")
-        paused = asyncio.ensure_future(holder.renew(RID, claim.token, ttl=0.5))
-        await asyncio.wait_for(freezer.frozen.wait(), 2)
-        await asyncio.sleep(0.7)
-        answer = await claim_while_paused(other, freezer)
-        renewed = await paused
-        assert renewed, "the renewal itself went through before the pause"
-        assert answer.state is ClaimState.CLAIMED
-        assert not await holder.renew(RID, claim.token, ttl=0.5), "then the claim was lost"
+    freezer, holder, other = holder_and_other
+    claim = await holder.claim(RID, ttl=0.5)
+    assert claim.token is not None
+    paused = await pause_after(freezer, "UPDATE", holder.renew(RID, claim.token, ttl=0.5))
+    await asyncio.sleep(0.7)
+    answer = await claim_while_paused(other, freezer)
+    renewed = await paused
+    assert renewed, "the renewal itself went through before the pause"
+    assert answer.state is ClaimState.CLAIMED
+    assert not await holder.renew(RID, claim.token, ttl=0.5), "then the claim was lost"
+
+
+async def pause_after(freezer: Freezer, fragment: str, call: Awaitable[T]) -> asyncio.Future[T]:
+    """Start ``call`` and return once the holder is frozen after its ``fragment`` statement."""
+    freezer.arm(fragment)
+    started = asyncio.ensure_future(call)
+    await asyncio.wait_for(freezer.frozen.wait(), 2)
+    return started
 
 
 async def claim_while_paused(inbox: PostgresInbox, freezer: Freezer) -> Claim:

@@ -1,6 +1,6 @@
 """Several replicas in separate processes, one Redis, one sandbox: each result is handled
-once, one replica polls at a time, and a killed lease holder is replaced within
-``ttl`` plus one interval."""
+once, one replica polls at a time, a killed lease holder is replaced within ``ttl`` plus
+one interval, and a paused one is deposed (the scenario ``test_postgres_replicas`` shares)."""
 
 from __future__ import annotations
 
