@@ -35,7 +35,6 @@ from ntrvsta_async.inbox.base import (
     check_checkpoint,
     check_open,
     check_ttl,
-    fence_after,
     is_own_cancellation,
     new_token,
     result_keys,
@@ -60,6 +59,7 @@ logger = logging.getLogger("ntrvsta_async.reconcile")
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 _DONE: Final = "done"
 _CLAIMED: Final = "claimed"
+_SCHEMA_IDLE_LIMIT: Final = 10.0  # seconds a paused replica may hold the schema lock
 
 Work = Callable[[], Awaitable[object]]
 Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
@@ -242,7 +242,7 @@ class Database:
                     self._dsn, min_size=1, max_size=self._max_connections
                 )
             if not self._ready:
-                async with self._pool.acquire() as conn, conn.transaction():
+                async with self._pool.acquire() as conn, _transaction(conn, _SCHEMA_IDLE_LIMIT):
                     # Serialises schema creation across processes: concurrent CREATE TABLE
                     # IF NOT EXISTS of one table can still collide in the catalog.
                     await conn.execute(
@@ -277,23 +277,25 @@ class Database:
         work: Callable[[Connection], Awaitable[T]],
         *,
         acquire_timeout: float | None = None,
-        transaction: bool = True,
+        transaction_idle_limit: float | None = None,
     ) -> T:
-        """``work`` in one transaction (committed when it returns, rolled back when it
-        raises) that a cancelled caller cannot cut off halfway; ``acquire_timeout`` bounds
-        the wait for a pooled connection.
+        """``work`` on a pooled connection, carried to its end even when the caller is
+        cancelled; ``acquire_timeout`` bounds the wait for the connection.
 
-        ``transaction=False`` is for ``work`` that sends one statement: it commits on its
-        own, so a process paused (SIGSTOP, a frozen VM) right after it holds no row lock
-        that would stall the other replicas until it resumes.
+        Without ``transaction_idle_limit``, ``work`` sends one statement, which commits on
+        its own: a process paused (SIGSTOP, a frozen VM) right after it holds no lock that
+        would stall the other replicas. With it, ``work`` runs in one transaction
+        (committed when it returns, rolled back when it raises) that the server rolls
+        back once the client leaves it idle that many seconds (one at least, so an
+        ordinary stall never ends it): a paused process holds its locks no longer.
         """
 
         async def whole() -> T:
             pool = await self.pool()
             async with self.errors(), pool.acquire(timeout=acquire_timeout) as conn:
-                if not transaction:
+                if transaction_idle_limit is None:
                     return await work(conn)
-                async with conn.transaction():
+                async with _transaction(conn, transaction_idle_limit):
                     return await work(conn)
 
         return await settle(whole())
@@ -389,14 +391,13 @@ class PostgresInbox(Inbox):
         )
         checkpoints = self._db.tables.checkpoints
         self._sql_get_checkpoint = f"SELECT value FROM {checkpoints} WHERE name = $1"  # noqa: S608 - identifiers checked
-        self._sql_lock_checkpoint = f"SELECT fence FROM {checkpoints} WHERE name = $1 FOR UPDATE"  # noqa: S608 - identifiers checked
-        self._sql_insert_checkpoint = (
-            f"INSERT INTO {checkpoints} (name, value, fence) VALUES ($1, $2, $3)"  # noqa: S608 - identifiers checked
-            " ON CONFLICT (name) DO NOTHING RETURNING name"
-        )
-        self._sql_update_checkpoint = (
-            f"UPDATE {checkpoints} SET value = $2, fence = $3, updated_at = now()"  # noqa: S608 - identifiers checked
-            " WHERE name = $1"
+        # fence_after's rule in one statement, so a writer paused after it holds no row lock
+        self._sql_set_checkpoint = (
+            f"INSERT INTO {checkpoints} AS c (name, value, fence) VALUES ($1, $2, $3)"  # noqa: S608 - identifiers checked
+            " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value,"
+            " fence = COALESCE(EXCLUDED.fence, c.fence), updated_at = now()"
+            " WHERE EXCLUDED.fence IS NULL OR c.fence IS NULL OR c.fence <= EXCLUDED.fence"
+            " RETURNING name"
         )
 
     def __repr__(self) -> str:
@@ -436,9 +437,11 @@ class PostgresInbox(Inbox):
     async def claim(self, keys: ResultKeys, *, ttl: float = 300.0) -> Claim:
         """See ``Inbox.claim``; the claim expires on the database server's clock (after at
         most ``handoff_ttl`` in transactional mode), and a running transactional handler's
-        lock counts as a claim too."""
+        lock counts as a claim too. A process paused while claiming holds the result no
+        longer than that ttl (one second at least)."""
         ids = result_keys(keys)
         check_ttl(ttl)
+        row_ttl = self._row_ttl(ttl)
 
         async def work(conn: Connection) -> Claim:
             state, rows = await self._locked_state(conn, ids, wait=False)
@@ -447,14 +450,14 @@ class PostgresInbox(Inbox):
             if any(live for _, _, live in rows):
                 return Claim(ClaimState.IN_PROGRESS)
             token = new_token()
-            await conn.execute(self._sql_claim, sorted(ids), token, self._row_ttl(ttl))
+            await conn.execute(self._sql_claim, sorted(ids), token, row_ttl)
             return Claim(ClaimState.CLAIMED, token)
 
         async def undo(claim: Claim) -> None:
             if claim.token is not None:
                 await self.release(ids, claim.token)
 
-        return await settle(self._db.run(work), undo=undo)
+        return await settle(self._db.run(work, transaction_idle_limit=row_ttl), undo=undo)
 
     async def renew(self, keys: ResultKeys, token: str, *, ttl: float = 300.0) -> bool:
         """See ``Inbox.renew``."""
@@ -466,7 +469,7 @@ class PostgresInbox(Inbox):
             # the ids still held were extended too: harmless, the holder releases them
             return len(renewed) == len(ids)
 
-        return await self._db.run(work, transaction=False)
+        return await self._db.run(work)
 
     async def complete(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.complete``."""
@@ -475,7 +478,7 @@ class PostgresInbox(Inbox):
         async def work(conn: Connection) -> None:
             await conn.execute(self._sql_done, ids)
 
-        await self._db.run(work, transaction=False)
+        await self._db.run(work)
 
     async def release(self, keys: ResultKeys, token: str) -> None:
         """See ``Inbox.release``."""
@@ -484,7 +487,7 @@ class PostgresInbox(Inbox):
         async def work(conn: Connection) -> None:
             await conn.execute(self._sql_release, ids, token)
 
-        await self._db.run(work, transaction=False)
+        await self._db.run(work)
 
     async def is_done(self, keys: ResultKeys) -> bool:
         """See ``Inbox.is_done``."""
@@ -644,17 +647,7 @@ class PostgresInbox(Inbox):
         check_checkpoint(name, value, fence)
 
         async def work(conn: Connection) -> bool:
-            while True:
-                row = await conn.fetchrow(self._sql_lock_checkpoint, name)
-                if row is not None:
-                    break
-                if await conn.fetchval(self._sql_insert_checkpoint, name, value, fence):
-                    return True
-                # Another writer inserted it meanwhile: lock its row and compare fences.
-            accepted, new_fence = fence_after(row["fence"], fence)
-            if accepted:
-                await conn.execute(self._sql_update_checkpoint, name, value, new_fence)
-            return accepted
+            return await conn.fetchval(self._sql_set_checkpoint, name, value, fence) is not None
 
         return await self._db.run(work)
 
@@ -662,6 +655,16 @@ class PostgresInbox(Inbox):
         """See ``Inbox.close``; the rows stay for the other replicas, and a pool that was
         given stays open."""
         await self._db.close()
+
+
+@contextlib.asynccontextmanager
+async def _transaction(conn: Connection, idle_limit: float) -> AsyncIterator[None]:
+    """A transaction that the server rolls back, closing ``conn``, when the client leaves it
+    idle ``idle_limit`` seconds (one at least): a paused process holds its locks no longer."""
+    milliseconds = round(max(idle_limit, 1.0) * 1000)
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds}")
+        yield
 
 
 async def _quietly(call: Awaitable[object]) -> None:

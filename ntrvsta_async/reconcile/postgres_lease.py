@@ -87,7 +87,7 @@ class PostgresLease(RenewingLease):
             )
             return 0 if epoch is None else int(epoch)
 
-        return await self._db.run(work, acquire_timeout=self._timeout, transaction=False)
+        return await self._db.run(work, acquire_timeout=self._timeout)
 
     async def _extend(self, token: str, epoch: int) -> bool:
         async def work(conn: Connection) -> bool:
@@ -96,13 +96,13 @@ class PostgresLease(RenewingLease):
             )
             return renewed is not None
 
-        return await self._db.run(work, acquire_timeout=self._timeout, transaction=False)
+        return await self._db.run(work, acquire_timeout=self._timeout)
 
     async def _give_up(self, token: str) -> None:
         async def work(conn: Connection) -> None:
             await conn.execute(self._sql_give_up, self.name, token, timeout=self._timeout)
 
-        await self._db.run(work, acquire_timeout=self._timeout, transaction=False)
+        await self._db.run(work, acquire_timeout=self._timeout)
 
     async def _close_store(self) -> None:
         await self._db.close()

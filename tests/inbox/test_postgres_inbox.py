@@ -5,10 +5,12 @@ open transaction, schema and prefixes, a given pool, errors without the password
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +20,7 @@ import pytest
 
 from ntrvsta_async import ConfigurationError
 from ntrvsta_async.errors import InboxError
+from ntrvsta_async.inbox.base import fence_after
 from ntrvsta_async.reconcile import (
     AlreadyHandledError,
     Claim,
@@ -377,6 +380,57 @@ async def test_a_holder_paused_right_after_renewing_is_taken_over_after_its_ttl(
     assert renewed, "the renewal itself went through before the pause"
     assert answer.state is ClaimState.CLAIMED
     assert not await holder.renew(RID, claim.token, ttl=0.5), "then the claim was lost"
+
+
+async def test_a_holder_paused_in_the_middle_of_claiming_holds_the_result_only_its_ttl(
+    holder_and_other: tuple[Freezer, PostgresInbox, PostgresInbox],
+) -> None:
+    freezer, holder, other = holder_and_other
+    paused = await pause_after(freezer, "'claimed', $2", holder.claim(RID, ttl=1))
+    try:
+        assert (await other.claim(RID, ttl=30)).state is ClaimState.IN_PROGRESS
+        started = time.monotonic()
+        while (answer := await other.claim(RID, ttl=30)).state is ClaimState.IN_PROGRESS:
+            assert time.monotonic() - started < 5, "the paused claimer still holds the result"
+            await asyncio.sleep(0.05)
+        assert answer.state is ClaimState.CLAIMED
+    finally:
+        freezer.thaw()
+    with pytest.raises(InboxError):
+        await paused  # its transaction was rolled back: it holds no claim
+
+
+async def test_checkpoint_fences_follow_the_shared_rule_in_every_order(
+    inbox: PostgresInbox,
+) -> None:
+    """The one-statement write accepts and keeps fences exactly as ``fence_after`` says."""
+    fences = (None, 1, 2, 3)
+    for n, writes in enumerate(itertools.product(fences, repeat=3)):
+        name, stored = f"order-{n}", None
+        for step, fence in enumerate(writes):
+            accepted, kept = fence_after(stored, fence)
+            assert await inbox.set_checkpoint(name, str(step), fence=fence) is accepted, writes
+            stored = kept
+            if accepted:
+                assert await inbox.get_checkpoint(name) == str(step)
+
+
+async def test_a_leader_paused_right_after_its_checkpoint_write_holds_up_no_later_leader(
+    holder_and_other: tuple[Freezer, PostgresInbox, PostgresInbox],
+) -> None:
+    freezer, holder, other = holder_and_other
+    assert await holder.set_checkpoint("poller", "first", fence=1)
+    paused = await pause_after(
+        freezer, "checkpoints", holder.set_checkpoint("poller", "a", fence=1)
+    )
+    writing = asyncio.ensure_future(other.set_checkpoint("poller", "b", fence=2))
+    done, _ = await asyncio.wait([writing], timeout=2)
+    freezer.thaw()
+    assert done, "the paused leader held the next leader's checkpoint write up"
+    assert await writing, "the next leader's write went through"
+    assert await paused, "the paused write itself went through before the pause"
+    assert await other.get_checkpoint("poller") == "b"
+    assert not await holder.set_checkpoint("poller", "stale", fence=1), "then it was fenced off"
 
 
 async def pause_after(freezer: Freezer, fragment: str, call: Awaitable[T]) -> asyncio.Future[T]:
