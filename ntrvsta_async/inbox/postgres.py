@@ -59,6 +59,7 @@ logger = logging.getLogger("ntrvsta_async.reconcile")
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 _DONE: Final = "done"
 _CLAIMED: Final = "claimed"
+_MIN_IDLE_LIMIT: Final = 2.0  # seconds idle in a short transaction: far past any normal stall
 _SCHEMA_IDLE_LIMIT: Final = 10.0  # seconds a paused replica may hold the schema lock
 
 Work = Callable[[], Awaitable[object]]
@@ -286,7 +287,7 @@ class Database:
         its own: a process paused (SIGSTOP, a frozen VM) right after it holds no lock that
         would stall the other replicas. With it, ``work`` runs in one transaction
         (committed when it returns, rolled back when it raises) that the server rolls
-        back once the client leaves it idle that many seconds (one at least, so an
+        back once the client leaves it idle that many seconds (two at least, so an
         ordinary stall never ends it): a paused process holds its locks no longer.
         """
 
@@ -438,7 +439,7 @@ class PostgresInbox(Inbox):
         """See ``Inbox.claim``; the claim expires on the database server's clock (after at
         most ``handoff_ttl`` in transactional mode), and a running transactional handler's
         lock counts as a claim too. A process paused while claiming holds the result no
-        longer than that ttl (one second at least)."""
+        longer than that ttl (two seconds at least)."""
         ids = result_keys(keys)
         check_ttl(ttl)
         row_ttl = self._row_ttl(ttl)
@@ -660,8 +661,8 @@ class PostgresInbox(Inbox):
 @contextlib.asynccontextmanager
 async def _transaction(conn: Connection, idle_limit: float) -> AsyncIterator[None]:
     """A transaction that the server rolls back, closing ``conn``, when the client leaves it
-    idle ``idle_limit`` seconds (one at least): a paused process holds its locks no longer."""
-    milliseconds = round(max(idle_limit, 1.0) * 1000)
+    idle ``idle_limit`` seconds (two at least): a paused process holds its locks no longer."""
+    milliseconds = round(max(idle_limit, _MIN_IDLE_LIMIT) * 1000)
     async with conn.transaction():
         await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds}")
         yield
