@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -23,6 +24,7 @@ import pytest
 
 from ntrvsta_async.errors import ConfigurationError, InvalidArgumentError
 from ntrvsta_async.inbox import Claim, ClaimState, Inbox
+from ntrvsta_async.inbox.base import fence_after
 
 if TYPE_CHECKING:
     from ntrvsta_async.client import NtrvstaClient
@@ -259,6 +261,17 @@ class InboxContract:
 
         assert await inbox.set_checkpoint("other", "x", fence=1)
         assert await inbox.get_checkpoint("other") == "x"
+
+    async def test_checkpoint_fences_follow_fence_after_in_every_order(self, inbox: Inbox) -> None:
+        """A backend that writes checkpoints in one atomic step (SQL, a script) restates
+        ``fence_after``: every order of three writes accepts and keeps what it says."""
+        for n, writes in enumerate(itertools.product((None, 1, 2, 3), repeat=3)):
+            name, stored = f"order-{n}", None
+            for step, fence in enumerate(writes):
+                accepted, stored = fence_after(stored, fence)
+                assert await inbox.set_checkpoint(name, str(step), fence=fence) is accepted, writes
+                if accepted:
+                    assert await inbox.get_checkpoint(name) == str(step)
 
     @pytest.mark.parametrize("ttl", [0, -1, float("nan"), "10", True])
     async def test_bad_ttl_is_an_invalid_argument(self, inbox: Inbox, ttl: object) -> None:
